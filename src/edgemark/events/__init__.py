@@ -1,0 +1,18 @@
+"""Events plane: the event schema, pseudonymous ids, the Parquet event log and ingestion.
+
+Core install only at import time (stdlib + numpy); the log and ingestion import pyarrow
+inside the functions that need it (extra ``train``).
+"""
+
+from __future__ import annotations
+
+from edgemark.events._pseudonym import Pseudonymizer
+from edgemark.events._schema import EVENT_COLUMNS, EVENT_TYPES, Event, validate_event
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "EVENT_TYPES",
+    "Event",
+    "Pseudonymizer",
+    "validate_event",
+]

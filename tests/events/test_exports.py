@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+import edgemark.events
+
+
+def test_public_names_are_pinned() -> None:
+    assert edgemark.events.__all__ == [
+        "EVENT_COLUMNS",
+        "EVENT_TYPES",
+        "Event",
+        "Pseudonymizer",
+        "validate_event",
+    ]
+    assert all(hasattr(edgemark.events, name) for name in edgemark.events.__all__)

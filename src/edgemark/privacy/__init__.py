@@ -1,0 +1,22 @@
+"""Privacy plane: differentially-private noise (through OpenDP) for the reports nodes send.
+
+Core install: OpenDP is a core dependency because every edge node noises its own reports.
+"""
+
+from __future__ import annotations
+
+from edgemark.privacy._laplace import (
+    count_mechanism,
+    laplace_count,
+    laplace_sum,
+    noise_scale,
+    sum_mechanism,
+)
+
+__all__ = [
+    "count_mechanism",
+    "laplace_count",
+    "laplace_sum",
+    "noise_scale",
+    "sum_mechanism",
+]

@@ -1,0 +1,178 @@
+"""``AdminClient``: the admin's HTTP client of the hub (httpx, sync), plus ``enrol``.
+
+Non-2xx answers become ``HubError`` (``AuthError`` for 401/403, ``RolloutError`` for a
+refused rollout) carrying the hub's ``detail``; an unreachable hub is a ``HubError`` too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from edgemark.errors import AuthError, HubError, RolloutError
+
+
+class AdminClient:
+    """Talk to a hub as its admin.
+
+    ``transport`` lets tests plug in an ``httpx.MockTransport`` (or any transport).
+
+    >>> client = AdminClient("http://127.0.0.1:1", "0123456789abcdef")
+    >>> client.base_url
+    'http://127.0.0.1:1'
+    >>> client.close()
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        admin_token: str,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        timeout: float = 10.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=timeout,
+            headers={"Authorization": f"Bearer {admin_token}"},
+        )
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    def health(self) -> dict[str, Any]:
+        """GET /healthz."""
+        return _json(self._send("GET", "/healthz"))
+
+    def create_enrolment_token(self, node_name: str) -> str:
+        """A one-time enrolment token for ``node_name``."""
+        body = _json(self._send("POST", "/v1/enrolment-tokens", json={"node_name": node_name}))
+        return str(body["enrolment_token"])
+
+    def enrol(self, enrolment_token: str, node_name: str) -> dict[str, str]:
+        """Enrol a node (no admin auth needed); returns ``{"node_id", "node_token"}``."""
+        return enrol(self.base_url, enrolment_token, node_name, client=self._http)
+
+    def upload_bundle(self, data: bytes) -> dict[str, Any]:
+        """Upload bundle tar.gz bytes; returns ``{"version", "sha256", "key_id"}``."""
+        return _json(
+            self._send(
+                "POST",
+                "/v1/bundles",
+                content=data,
+                headers={"Content-Type": "application/octet-stream"},
+            )
+        )
+
+    def list_bundles(self) -> list[dict[str, Any]]:
+        """Registered bundles, oldest first."""
+        return list(_json(self._send("GET", "/v1/bundles"))["bundles"])
+
+    def download_bundle(self, version: str) -> bytes:
+        """The tar.gz bytes of a registered bundle."""
+        return self._send("GET", f"/v1/bundles/{version}").content
+
+    def create_rollout(
+        self, version: str, waves: Sequence[float], soak_heartbeats: int = 1
+    ) -> dict[str, Any]:
+        """Start a rollout (RolloutError if one is in progress or the version is unknown)."""
+        payload = {"version": version, "waves": list(waves), "soak_heartbeats": soak_heartbeats}
+        return _json(self._send("POST", "/v1/rollouts", json=payload, rollout=True))
+
+    def rollouts(self) -> list[dict[str, Any]]:
+        """Every rollout, newest first, each with its events."""
+        return list(_json(self._send("GET", "/v1/rollouts"))["rollouts"])
+
+    def nodes(self) -> list[dict[str, Any]]:
+        """Every enrolled node with its last heartbeat figures."""
+        return list(_json(self._send("GET", "/v1/nodes"))["nodes"])
+
+    def reports(self) -> list[dict[str, Any]]:
+        """Every stored report row (with ``node_id``)."""
+        return list(_json(self._send("GET", "/v1/reports"))["reports"])
+
+    def _send(self, method: str, path: str, *, rollout: bool = False, **kw: Any) -> httpx.Response:
+        return _checked(self._http, method, path, rollout=rollout, **kw)
+
+
+def enrol(
+    base_url: str, enrolment_token: str, node_name: str, *, client: httpx.Client | None = None
+) -> dict[str, str]:
+    """POST /v1/nodes/enrol without admin credentials; returns ``{"node_id", "node_token"}``."""
+    own = client is None
+    http = httpx.Client(base_url=base_url.rstrip("/")) if client is None else client
+    try:
+        payload = {"enrolment_token": enrolment_token, "node_name": node_name}
+        # An explicit empty Authorization header would be sent; drop the admin one instead.
+        request = http.build_request("POST", "/v1/nodes/enrol", json=payload)
+        request.headers.pop("Authorization", None)
+        body = _json(_checked_send(http, request))
+        return {"node_id": str(body["node_id"]), "node_token": str(body["node_token"])}
+    finally:
+        if own:
+            http.close()
+
+
+def _checked(
+    http: httpx.Client, method: str, path: str, *, rollout: bool = False, **kw: Any
+) -> httpx.Response:
+    return _checked_send(http, http.build_request(method, path, **kw), rollout=rollout)
+
+
+def _checked_send(
+    http: httpx.Client, request: httpx.Request, *, rollout: bool = False
+) -> httpx.Response:
+    try:
+        response = http.send(request)
+    except httpx.TransportError as exc:
+        raise HubError(
+            f"hub at {http.base_url} unreachable: {exc or type(exc).__name__}. "
+            "Is `edgemark hub serve` running there?",
+            0,
+        ) from None
+    if response.is_success:
+        return response
+    detail = _detail(response)
+    status = response.status_code
+    if status in (401, 403):
+        raise AuthError(f"hub refused the credentials ({status}): {detail}", status)
+    if rollout and status in (404, 409, 422):
+        raise RolloutError(f"hub refused the rollout ({status}): {detail}", status)
+    raise HubError(
+        f"hub answered {status} to {request.method} {request.url.path}: {detail}", status
+    )
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:500] or response.reason_phrase
+    if isinstance(body, dict) and "detail" in body:
+        return str(body["detail"])
+    return str(body)[:500]
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise HubError(
+            f"hub answered non-JSON to {response.request.url.path}", response.status_code
+        ) from None
+    if not isinstance(body, dict):
+        raise HubError(
+            f"hub answered unexpected JSON to {response.request.url.path}", response.status_code
+        )
+    return body

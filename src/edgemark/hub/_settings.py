@@ -1,0 +1,118 @@
+"""Hub configuration: the explicit ``HubSettings`` object and the one reader of the environment.
+
+Secrets are wrapped in ``Secret`` so a repr, a log line or a traceback never shows them.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edgemark.errors import ConfigError
+
+ENV_ADMIN_TOKEN = "EDGEMARK_ADMIN_TOKEN"
+ENV_DATABASE = "EDGEMARK_HUB_DB"
+ENV_BUNDLES = "EDGEMARK_HUB_BUNDLES"
+MIN_ADMIN_TOKEN_CHARS = 16
+
+
+class Secret:
+    """A string that does not show itself in repr or str; ``reveal()`` gives the value.
+
+    >>> Secret("s3cret-admin-token")
+    Secret('**********')
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The wrapped value (call this only where the secret is used)."""
+        return self._value
+
+    def matches(self, candidate: str) -> bool:
+        """Constant-time comparison with ``candidate``."""
+        return hmac.compare_digest(self._value.encode(), candidate.encode())
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and self.matches(other._value)
+
+    def __hash__(self) -> int:
+        return hash(Secret)
+
+
+def admin_token_from_env(environ: Mapping[str, str] | None = None) -> Secret:
+    """Read and check the admin token from ``EDGEMARK_ADMIN_TOKEN`` (ConfigError if unfit)."""
+    env = os.environ if environ is None else environ
+    value = env.get(ENV_ADMIN_TOKEN, "")
+    if not value:
+        raise ConfigError(
+            f"{ENV_ADMIN_TOKEN} is not set. Set it to a random string of at least "
+            f"{MIN_ADMIN_TOKEN_CHARS} characters, e.g. export EDGEMARK_ADMIN_TOKEN="
+            "$(python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+        )
+    return _checked_token(value)
+
+
+def _checked_token(value: str) -> Secret:
+    if len(value) < MIN_ADMIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"{ENV_ADMIN_TOKEN} is {len(value)} characters long; use at least "
+            f"{MIN_ADMIN_TOKEN_CHARS} random characters."
+        )
+    return Secret(value)
+
+
+@dataclass(frozen=True)
+class HubSettings:
+    """Everything the hub needs to run, passed in explicitly.
+
+    >>> s = HubSettings(admin_token=Secret("0123456789abcdef"))
+    >>> s.database_url, s.admin_token
+    ('sqlite:///hub.db', Secret('**********'))
+    """
+
+    admin_token: Secret
+    database_url: str = "sqlite:///hub.db"
+    bundle_dir: Path = field(default_factory=lambda: Path("hub-bundles"))
+    max_bundle_bytes: int = 64 * 1024 * 1024
+    max_json_bytes: int = 1024 * 1024
+
+    def __post_init__(self) -> None:
+        if len(self.admin_token.reveal()) < MIN_ADMIN_TOKEN_CHARS:
+            raise ConfigError(
+                f"The admin token must have at least {MIN_ADMIN_TOKEN_CHARS} characters."
+            )
+        if self.max_bundle_bytes <= 0 or self.max_json_bytes <= 0:
+            raise ConfigError("max_bundle_bytes and max_json_bytes must be positive.")
+
+    @classmethod
+    def from_env(
+        cls,
+        overrides: Mapping[str, str | None] | None = None,
+        *,
+        environ: Mapping[str, str] | None = None,
+    ) -> HubSettings:
+        """Build settings from ``EDGEMARK_*`` variables; ``overrides`` (same keys) win.
+
+        Read once, at an entry point. Keys: EDGEMARK_ADMIN_TOKEN (required, >= 16 chars),
+        EDGEMARK_HUB_DB (default ``sqlite:///hub.db``), EDGEMARK_HUB_BUNDLES (default
+        ``hub-bundles``). An override of ``None`` means "not given".
+        """
+        env: dict[str, str] = dict(os.environ if environ is None else environ)
+        env.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        return cls(
+            admin_token=admin_token_from_env(env),
+            database_url=env.get(ENV_DATABASE) or "sqlite:///hub.db",
+            bundle_dir=Path(env.get(ENV_BUNDLES) or "hub-bundles"),
+        )

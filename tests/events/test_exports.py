@@ -8,7 +8,10 @@ def test_public_names_are_pinned() -> None:
         "EVENT_COLUMNS",
         "EVENT_TYPES",
         "Event",
+        "EventLog",
+        "IngestResult",
         "Pseudonymizer",
+        "ingest_file",
         "validate_event",
     ]
     assert all(hasattr(edgemark.events, name) for name in edgemark.events.__all__)

@@ -6,6 +6,8 @@ inside the functions that need it (extra ``train``).
 
 from __future__ import annotations
 
+from edgemark.events._ingest import IngestResult, ingest_file
+from edgemark.events._log import EventLog
 from edgemark.events._pseudonym import Pseudonymizer
 from edgemark.events._schema import EVENT_COLUMNS, EVENT_TYPES, Event, validate_event
 
@@ -13,6 +15,9 @@ __all__ = [
     "EVENT_COLUMNS",
     "EVENT_TYPES",
     "Event",
+    "EventLog",
+    "IngestResult",
     "Pseudonymizer",
+    "ingest_file",
     "validate_event",
 ]

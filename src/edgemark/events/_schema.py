@@ -87,7 +87,8 @@ class Event:
         return validate_event(d)
 
 
-def _is_missing(value: object) -> bool:
+def is_missing(value: object) -> bool:
+    """Return True for None, blank strings and NaN (how files spell an empty value)."""
     if value is None:
         return True
     if isinstance(value, str):
@@ -158,7 +159,7 @@ def parse_bool(name: str, value: object) -> bool:
 
 def _required_str(raw: Mapping[str, object], name: str) -> str:
     value = raw.get(name)
-    if _is_missing(value):
+    if is_missing(value):
         raise EventError(f"missing required field {name!r}")
     if not isinstance(value, str):
         raise EventError(f"field {name!r} must be a string, got {_type_name(value)} {value!r}")
@@ -167,7 +168,7 @@ def _required_str(raw: Mapping[str, object], name: str) -> str:
 
 def _optional_str(raw: Mapping[str, object], name: str) -> str | None:
     value = raw.get(name)
-    if _is_missing(value):
+    if is_missing(value):
         return None
     if not isinstance(value, str):
         raise EventError(f"field {name!r} must be a string, got {_type_name(value)} {value!r}")
@@ -178,7 +179,7 @@ def _amount(raw: Mapping[str, object], event_type: str) -> float | None:
     if event_type != "purchase":
         return None  # amounts on other event types carry no meaning and are ignored
     value = raw.get("amount")
-    if _is_missing(value):
+    if is_missing(value):
         raise EventError("amount missing for purchase; a purchase needs an amount >= 0")
     if isinstance(value, bool) or not isinstance(value, numbers.Real | str):
         raise EventError(f"amount must be a number, got {_type_name(value)} {value!r}")
@@ -209,7 +210,7 @@ def validate_event(raw: Mapping[str, object]) -> Event:
         raise EventError(
             f"unknown event type {event_type!r}; known types: {', '.join(EVENT_TYPES)}"
         )
-    if _is_missing(raw.get("ts")):
+    if is_missing(raw.get("ts")):
         raise EventError("missing required field 'ts'")
     ts = parse_ts(raw["ts"])
     item, category, offer = (_optional_str(raw, name) for name in _OPTIONAL_STR)
@@ -217,7 +218,7 @@ def validate_event(raw: Mapping[str, object]) -> Event:
         raise EventError(f"offer missing for {event_type} event; it must name the offer")
     channel = _optional_str(raw, "channel") or "store"
     consents = [
-        True if _is_missing(raw.get(name)) else parse_bool(name, raw[name])
+        True if is_missing(raw.get(name)) else parse_bool(name, raw[name])
         for name in CONSENT_COLUMNS
     ]
     return Event(

@@ -201,13 +201,12 @@ def _soaked(session: Session, rollout: Rollout) -> bool:
     wanted = members(session, rollout)
     if not wanted:
         return False
-    healthy = dict(
-        session.execute(
-            select(RolloutProgress.node_id, RolloutProgress.healthy_heartbeats).where(
-                RolloutProgress.rollout_id == rollout.id
-            )
-        ).tuples()
+    rows = session.execute(
+        select(RolloutProgress.node_id, RolloutProgress.healthy_heartbeats).where(
+            RolloutProgress.rollout_id == rollout.id
+        )
     )
+    healthy = {node_id: count for node_id, count in rows}
     return all(healthy.get(n, 0) >= rollout.soak_heartbeats for n in wanted)
 
 

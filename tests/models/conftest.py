@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     model: PropensityModel = train_propensity(frame, FEATURES, seed=3)
     path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "model.onnx")
     return {"frame": frame, "p_true": p_true, "model": model, "onnx": path}
+
+
+@pytest.fixture(scope="session")
+def features() -> tuple[str, ...]:
+    return FEATURES
+
+
+@pytest.fixture(scope="session")
+def make_frame() -> Callable[..., tuple[pd.DataFrame, np.ndarray]]:
+    return synthetic_frame
 
 
 @pytest.fixture(scope="session")

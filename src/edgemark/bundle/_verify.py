@@ -30,8 +30,9 @@ def verify_bundle(bundle_dir: str | os.PathLike[str], trust: TrustStore) -> Mani
     bundle = Path(bundle_dir)
     if not bundle.is_dir():
         raise BundleError(f"Bundle directory {bundle} does not exist.")
-    manifest = read_manifest(bundle)
+    read_manifest(bundle)  # a clear BundleError when manifest.json is missing
     data = (bundle / MANIFEST_FILE).read_bytes()
+    manifest = Manifest.from_bytes(data)  # parse exactly the bytes whose signature we check
     signature = _read_signature(bundle)
     key = trust.get(manifest.key_id)
     if key is None:

@@ -9,5 +9,7 @@ def test_public_names_are_pinned() -> None:
         "Feature",
         "FeatureSpec",
         "OnlineFeatures",
+        "build_training_frame",
+        "feature_vectors_at",
     ]
     assert all(hasattr(edgemark.features, name) for name in edgemark.features.__all__)

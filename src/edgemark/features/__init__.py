@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from edgemark.features._batch import build_training_frame, feature_vectors_at
 from edgemark.features._online import OnlineFeatures
 from edgemark.features._spec import DEFAULT_SPEC, Feature, FeatureSpec
 
@@ -14,4 +15,6 @@ __all__ = [
     "Feature",
     "FeatureSpec",
     "OnlineFeatures",
+    "build_training_frame",
+    "feature_vectors_at",
 ]

@@ -15,7 +15,7 @@ from edgemark.errors import AuthError, HubError, RolloutError
 
 
 class AdminClient:
-    """Talk to a hub as its admin.
+    """Talk to a hub as its admin; each method returns the hub's JSON answer as a dict.
 
     ``transport`` lets tests plug in an ``httpx.MockTransport`` (or any transport).
 
@@ -55,10 +55,9 @@ class AdminClient:
         """GET /healthz."""
         return _json(self._send("GET", "/healthz"))
 
-    def create_enrolment_token(self, node_name: str) -> str:
-        """A one-time enrolment token for ``node_name``."""
-        body = _json(self._send("POST", "/v1/enrolment-tokens", json={"node_name": node_name}))
-        return str(body["enrolment_token"])
+    def create_enrolment_token(self, node_name: str) -> dict[str, Any]:
+        """A one-time enrolment token for ``node_name``: ``{"enrolment_token"}``."""
+        return _json(self._send("POST", "/v1/enrolment-tokens", json={"node_name": node_name}))
 
     def enrol(self, enrolment_token: str, node_name: str) -> dict[str, str]:
         """Enrol a node (no admin auth needed); returns ``{"node_id", "node_token"}``."""
@@ -75,9 +74,9 @@ class AdminClient:
             )
         )
 
-    def list_bundles(self) -> list[dict[str, Any]]:
-        """Registered bundles, oldest first."""
-        return list(_json(self._send("GET", "/v1/bundles"))["bundles"])
+    def list_bundles(self) -> dict[str, Any]:
+        """Registered bundles, oldest first: ``{"bundles": [...]}``."""
+        return _json(self._send("GET", "/v1/bundles"))
 
     def download_bundle(self, version: str) -> bytes:
         """The tar.gz bytes of a registered bundle."""
@@ -90,17 +89,17 @@ class AdminClient:
         payload = {"version": version, "waves": list(waves), "soak_heartbeats": soak_heartbeats}
         return _json(self._send("POST", "/v1/rollouts", json=payload, rollout=True))
 
-    def rollouts(self) -> list[dict[str, Any]]:
-        """Every rollout, newest first, each with its events."""
-        return list(_json(self._send("GET", "/v1/rollouts"))["rollouts"])
+    def rollouts(self) -> dict[str, Any]:
+        """Every rollout, newest first, each with its events: ``{"rollouts": [...]}``."""
+        return _json(self._send("GET", "/v1/rollouts"))
 
-    def nodes(self) -> list[dict[str, Any]]:
-        """Every enrolled node with its last heartbeat figures."""
-        return list(_json(self._send("GET", "/v1/nodes"))["nodes"])
+    def nodes(self) -> dict[str, Any]:
+        """Every enrolled node with its last heartbeat figures: ``{"nodes": [...]}``."""
+        return _json(self._send("GET", "/v1/nodes"))
 
-    def reports(self) -> list[dict[str, Any]]:
-        """Every stored report row (with ``node_id``)."""
-        return list(_json(self._send("GET", "/v1/reports"))["reports"])
+    def reports(self) -> dict[str, Any]:
+        """Every stored report row (with ``node_id``): ``{"reports": [...]}``."""
+        return _json(self._send("GET", "/v1/reports"))
 
     def _send(self, method: str, path: str, *, rollout: bool = False, **kw: Any) -> httpx.Response:
         return _checked(self._http, method, path, rollout=rollout, **kw)

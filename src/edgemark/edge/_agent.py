@@ -98,7 +98,7 @@ class SyncAgent:
             self.runtime.load(path)
         except BundleError as exc:
             self._failed_version = version
-            self.bundle_error = {"version": version, "reason": str(exc)}
+            self.bundle_error = {"version": version, "reason": str(exc)[:1900]}
             errors.append(str(exc))
             return version
         self._failed_version = None

@@ -59,7 +59,7 @@ class EdgeAPI:
     def start(self) -> EdgeAPI:
         """Serve on a background thread and write the port to ``state_dir/api.port``."""
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="edge-api", daemon=True
+            target=self._server.serve_forever, args=(0.1,), name="edge-api", daemon=True
         )
         self._thread.start()
         _write_atomic(self.runtime.state_dir / "api.port", f"{self.port}\n")

@@ -6,7 +6,8 @@ numpy call), smooth it with +0.5 per arm so every arm keeps a positive propensit
 and then *sample the arm from pi*. The logged probability is therefore exactly the
 probability with which the arm was chosen (what off-policy evaluation needs), and a
 decision costs one uniform draw. pi is re-estimated after ``refresh_every`` posterior
-updates and after every conversion.
+updates (``refresh_every=None``: only when the owner calls ``refresh``, which the edge
+runtime does off the hot path).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ class ThompsonPolicy:
         rng: np.random.Generator,
         *,
         n_draws: int = 1024,
-        refresh_every: int = 128,
+        refresh_every: int | None = 128,
     ) -> None:
         if not offers:
             raise EdgeError("A Thompson policy needs at least one offer; the bundle lists none.")
@@ -72,17 +73,35 @@ class ThompsonPolicy:
             for i, o in enumerate(self.offers)
         }
 
-    def refresh(self) -> None:
-        """Re-estimate pi = P(argmax = a) from ``n_draws`` posterior draws."""
+    @property
+    def stale(self) -> bool:
+        """True if the posterior changed since pi was last estimated."""
+        return self._since_refresh > 0
+
+    def snapshot(self) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of the posterior parameters (alpha, beta) per offer."""
         alpha = self.prior_alpha + self.conversions
         beta = self.prior_beta + np.maximum(self.exposures - self.conversions, 0.0)
-        draws = self._rng.beta(alpha, beta, size=(self._n_draws, len(self.offers)))
+        return alpha, beta
+
+    def estimate(self, alpha: np.ndarray, beta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """pi = P(argmax = a) from ``n_draws`` draws of Beta(alpha, beta), smoothed +0.5."""
+        draws = rng.beta(alpha, beta, size=(self._n_draws, len(self.offers)))
         wins = np.bincount(draws.argmax(axis=1), minlength=len(self.offers))
         smoothed = wins + 0.5
-        self._pi = smoothed / smoothed.sum()
-        self._cdf = np.cumsum(self._pi)
-        self._cdf[-1] = 1.0
+        pi: np.ndarray = smoothed / smoothed.sum()
+        return pi
+
+    def install(self, pi: np.ndarray) -> None:
+        """Use ``pi`` (from ``estimate``) for the next choices."""
+        cdf = np.cumsum(pi)
+        cdf[-1] = 1.0
+        self._pi, self._cdf = pi, cdf
         self._since_refresh = 0
+
+    def refresh(self) -> None:
+        """Re-estimate pi from the current posterior with the policy's own generator."""
+        self.install(self.estimate(*self.snapshot(), self._rng))
 
     def probabilities(self) -> np.ndarray:
         """The current choice probabilities pi (a copy)."""
@@ -97,12 +116,15 @@ class ThompsonPolicy:
     def record_exposure(self, index: int) -> None:
         """Count one exposure of offer ``index`` (called when the offer is decided)."""
         self.exposures[index] += 1.0
-        self._since_refresh += 1
-        if self._since_refresh >= self._refresh_every:
-            self.refresh()
+        self._count_update()
 
     def record_conversion(self, index: int) -> None:
-        """Count one conversion of offer ``index`` and re-estimate pi."""
+        """Count one conversion of offer ``index``."""
         if self.conversions[index] < self.exposures[index]:
             self.conversions[index] += 1.0
-        self.refresh()
+        self._count_update()
+
+    def _count_update(self) -> None:
+        self._since_refresh += 1
+        if self._refresh_every is not None and self._since_refresh >= self._refresh_every:
+            self.refresh()

@@ -2,11 +2,15 @@
 
 One immutable ``_Active`` reference holds everything built from the loaded bundle; ``load``
 builds a new one off to the side and swaps the reference, so a failed load never disturbs
-the bundle that is serving. decide/observe/reports share one uncontended lock.
+the bundle that is serving. decide/observe/reports share one uncontended lock. The hot path
+does no I/O: a maintenance thread (every ``maintenance_interval_s``) writes buffered
+decisions, posteriors and feature states to SQLite and re-estimates the policy's choice
+probabilities, holding the lock only to take snapshots.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -35,6 +39,7 @@ from edgemark.events import Event, Pseudonymizer, validate_event
 from edgemark.features import DEFAULT_SPEC, OnlineFeatures
 from edgemark.models import OnnxScorer
 
+log = logging.getLogger(__name__)
 _DAY = 86400
 _RING = 4096
 
@@ -68,6 +73,11 @@ class Runtime:
     trust : keys a bundle must be signed with; without it no bundle loads.
     key : pseudonymisation key; default: ``state_dir/node.key`` (created on first start).
     seed : seed of the policy's random generator (combined with ``node_id``).
+    maintenance_interval_s : period of the background writer; ``None`` runs maintenance
+        inline every ``batch_size`` decisions instead (deterministic, for simulations).
+        A crash loses at most the decisions of one period (or one batch).
+    batch_size : buffered decisions that force an inline flush (default 256 inline,
+        8192 with the background writer, as back-pressure).
     """
 
     def __init__(
@@ -78,7 +88,8 @@ class Runtime:
         trust: TrustStore | None,
         key: bytes | None = None,
         seed: int = 0,
-        batch_size: int = 256,
+        maintenance_interval_s: float | None = 0.2,
+        batch_size: int | None = None,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -86,8 +97,12 @@ class Runtime:
         self._trust = trust
         self._pseudo = self._pseudonymizer(key)
         self._rng = np.random.default_rng([seed, zlib.crc32(node_id.encode())])
+        self._maintenance_rng = np.random.default_rng([seed, zlib.crc32(node_id.encode()), 1])
         self._lock = threading.RLock()
-        self._store = StateStore(self.state_dir / "edge.db", batch_size=batch_size)
+        self._maintain_lock = threading.Lock()
+        inline = maintenance_interval_s is None
+        batch = batch_size if batch_size is not None else (256 if inline else 8192)
+        self._store = StateStore(self.state_dir / "edge.db", batch_size=batch)
         self._features = OnlineFeatures(DEFAULT_SPEC)
         for pseudonym, state in self._store.user_states().items():
             self._features.load_state(pseudonym, state)
@@ -102,6 +117,17 @@ class Runtime:
         self._latency = np.zeros(_RING, dtype=np.float64)
         self._n_latency = 0
         self._active: _Active | None = None
+        self._inline = inline
+        self._closing = threading.Event()
+        self._maintainer: threading.Thread | None = None
+        if maintenance_interval_s is not None:
+            self._maintainer = threading.Thread(
+                target=self._maintain_forever,
+                args=(maintenance_interval_s,),
+                name=f"edge-maintenance-{node_id}",
+                daemon=True,
+            )
+            self._maintainer.start()
 
     # -- bundles --------------------------------------------------------------------------
     def load(self, bundle_dir: str | os.PathLike[str]) -> Manifest:
@@ -204,11 +230,11 @@ class Runtime:
                 )
             )
             self._by_version[version] = self._by_version.get(version, 0) + 1
-            if full:
-                self._flush_locked()
             latency_us = (time.perf_counter_ns() - start) / 1000.0
             self._latency[self._n_latency % _RING] = latency_us
             self._n_latency += 1
+        if full:  # back-pressure (or inline mode): persist before the next decision
+            self._maintain()
         return Decision(
             decision_id,
             offer,
@@ -278,8 +304,8 @@ class Runtime:
         The rows are queued in the outbox (they survive restarts) and returned.
         """
         rows: list[dict[str, Any]] = []
+        self._maintain()
         with self._lock:
-            self._flush_locked()
             for day in self._store.unreported_days(until_day):
                 day_rows, counted = build_day_rows(
                     self.node_id, day, self._store.day_decisions(day), self._settings
@@ -310,25 +336,51 @@ class Runtime:
         return self._store
 
     def flush(self) -> None:
-        """Write buffered decisions, posteriors and feature states to SQLite."""
-        with self._lock:
-            self._flush_locked()
+        """Write buffered decisions, posteriors and feature states to SQLite now."""
+        self._maintain()
 
     def close(self) -> None:
-        """Flush everything and close the database."""
+        """Stop the maintenance thread, flush everything and close the database."""
+        self._closing.set()
+        if self._maintainer is not None:
+            self._maintainer.join(timeout=30)
+        self._maintain()
         with self._lock:
-            self._flush_locked()
             self._store.close()
 
     # -- internals ------------------------------------------------------------------------
-    def _flush_locked(self) -> None:
-        self._save_active_counts()
-        states = {u: self._features.state_of(u) for u in self._dirty}
-        self._store.flush(self._posteriors, states)
-        for pseudonym in self._forgotten:
-            self._store.delete_user_state(pseudonym)
-        self._dirty.clear()
-        self._forgotten.clear()
+    def _maintain_forever(self, interval_s: float) -> None:
+        while not self._closing.wait(interval_s):
+            try:
+                self._maintain()
+            except Exception:  # keep serving; the next round retries the write
+                log.exception("edge state maintenance failed")
+
+    def _maintain(self) -> None:
+        """Persist what changed and re-estimate stale policy probabilities (off the hot path).
+
+        Never called with ``_lock`` held: ``_maintain_lock`` (which orders the writes) comes
+        first.
+        """
+        with self._maintain_lock:
+            self._maintain_once()
+
+    def _maintain_once(self) -> None:
+        with self._lock:
+            active = self._active
+            rows = self._store.take_pending()
+            self._save_active_counts()
+            posteriors = dict(self._posteriors)
+            states = {u: self._features.state_of(u) for u in self._dirty}
+            forgotten = list(self._forgotten)
+            self._dirty.clear()
+            self._forgotten.clear()
+            posterior = active.policy.snapshot() if active and active.policy.stale else None
+        self._store.flush(posteriors, states, rows, forgotten)
+        if active is not None and posterior is not None:
+            pi = active.policy.estimate(*posterior, self._maintenance_rng)
+            with self._lock:
+                active.policy.install(pi)
 
     def _save_active_counts(self) -> None:
         active = self._active

@@ -61,14 +61,22 @@ class StateStore:
         return len(self._pending) >= self._batch_size
 
     # -- batched writes -------------------------------------------------------------------
+    def take_pending(self) -> list[DecisionRow]:
+        """Hand over the buffered decision rows (the caller writes them with ``flush``)."""
+        rows, self._pending = self._pending, []
+        return rows
+
     def flush(
         self,
         posteriors: Mapping[tuple[str, str], tuple[float, float]] | None = None,
         user_states: Mapping[str, dict[str, Any]] | None = None,
+        rows: list[DecisionRow] | None = None,
+        forgotten: Iterable[str] = (),
     ) -> None:
-        """Write pending decisions, posterior counters and user feature states at once."""
+        """Write decision rows (default: the pending ones), posteriors and user states at once."""
+        if rows is None:
+            rows = self.take_pending()
         with self._lock:
-            rows, self._pending = self._pending, []
             with self._db:
                 self._db.execute("BEGIN")
                 self._db.executemany(
@@ -87,6 +95,9 @@ class StateStore:
                         "INSERT OR REPLACE INTO user_features VALUES (?,?)",
                         [(u, json.dumps(s, sort_keys=True)) for u, s in user_states.items()],
                     )
+                self._db.executemany(
+                    "DELETE FROM user_features WHERE pseudonym = ?", [(u,) for u in forgotten]
+                )
 
     def add_conversion(self, decision_id: str, ts: float, revenue: float) -> None:
         """Record the (single) conversion of a decision."""
@@ -208,11 +219,6 @@ class StateStore:
                 "SELECT key, value FROM meta WHERE substr(key, 1, ?) = ?", (len(prefix), prefix)
             )
             return [(str(k), str(v)) for k, v in cur]
-
-    def delete_user_state(self, pseudonym: str) -> None:
-        """Forget a user's feature state (consent withdrawn)."""
-        with self._lock, self._db:
-            self._db.execute("DELETE FROM user_features WHERE pseudonym = ?", (pseudonym,))
 
     def close(self) -> None:
         """Flush pending decisions and close the connection."""

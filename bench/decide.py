@@ -1,0 +1,149 @@
+"""Bench: Runtime.decide latency vs. the raw ONNX Runtime call on the same model.
+
+Builds a real signed bundle (LightGBM on a synthetic frame → ONNX), loads it into a
+Runtime, gives users realistic event histories, warms up, then times >= 10,000 decisions
+and as many raw ``session.run`` calls on the same model in the same process.
+Prints one JSON object: {"bench": "decide", "figures": {...}}.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgemark.bundle import TrustStore, build_bundle, generate_keypair, load_signing_key
+from edgemark.edge import DecisionRequest, Runtime
+from edgemark.events import Event
+from edgemark.features import DEFAULT_SPEC
+from edgemark.models import OnnxScorer, export_onnx, train_propensity
+
+N_USERS = 2000
+N_DECISIONS = 20_000
+WARMUP = 2000
+T0 = 20_460 * 86400.0
+EVENT_TYPES = ("view", "view", "view", "add_to_cart", "purchase")
+
+
+def _model(root: Path) -> Path:
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    names = list(DEFAULT_SPEC.names)
+    n = 5000
+    x = rng.gamma(1.0, 2.0, size=(n, len(names)))
+    logit = -2.0 + 0.5 * x[:, 1] + 0.2 * x[:, 5] - 0.05 * x[:, 0]
+    frame = pd.DataFrame(x, columns=names)
+    frame.insert(0, "user", [f"u{i}" for i in range(n)])
+    frame.insert(1, "label_time", T0 + np.arange(n) * 60.0)
+    frame["label"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    model = train_propensity(frame, names, seed=0)  # default params: 100 trees
+    return export_onnx(model, root / "model.onnx")
+
+
+def _bundle(root: Path, model: Path) -> tuple[Path, TrustStore]:
+    generate_keypair(root / "keys", "bench")
+    bundle = build_bundle(
+        root / "bundle",
+        name="propensity",
+        version="bench-1",
+        files={"model.onnx": model},
+        feature_spec_hash=DEFAULT_SPEC.spec_hash(),
+        offers=[
+            {"id": o, "name": o, "discount": 0.1, "cost": 1.0}
+            for o in ("pct10", "bogo", "freeship")
+        ],
+        policy={
+            "experiment": "bench",
+            "salt": "s",
+            "holdout_share": 0.1,
+            "lookback_hours": 24.0,
+            "epsilon_per_report": 1.0,
+            "max_contributions_per_user": 2,
+            "revenue_cap": 200.0,
+            "prior_alpha": 1.0,
+            "prior_beta": 1.0,
+        },
+        metrics={},
+        signing_key=load_signing_key(root / "keys" / "bench.key"),
+        key_id="bench",
+    )
+    return bundle, TrustStore.from_directory(root / "keys")
+
+
+def _histories(runtime: Runtime, rng: np.random.Generator) -> None:
+    for u in range(N_USERS):
+        for k in range(int(rng.integers(5, 40))):
+            kind = EVENT_TYPES[int(rng.integers(len(EVENT_TYPES)))]
+            ts = T0 - float(rng.uniform(0, 60 * 86400))
+            amount = float(rng.gamma(2.0, 20.0)) if kind == "purchase" else None
+            runtime.observe(Event(f"h{u}-{k}", ts, f"cust-{u}", kind, "store-1", amount=amount))
+
+
+def _percentiles(values: list[float]) -> tuple[float, float, float]:
+    p50, p95, p99 = np.percentile(np.asarray(values), [50, 95, 99])
+    return float(p50), float(p95), float(p99)
+
+
+def main() -> None:
+    started = time.perf_counter()
+    rng = np.random.default_rng(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        model = _model(root)
+        bundle, trust = _bundle(root, model)
+        runtime = Runtime(root / "node", "store-1", trust=trust, key=b"b" * 32)
+        runtime.load(bundle)
+        _histories(runtime, rng)
+        runtime.flush()
+        users = rng.integers(N_USERS, size=N_DECISIONS + WARMUP)
+        requests = [DecisionRequest(f"cust-{u}", T0 + i * 0.5) for i, u in enumerate(users)]
+        for request in requests[:WARMUP]:
+            runtime.decide(request)
+        decide_us: list[float] = []
+        for request in requests[WARMUP:]:
+            t = time.perf_counter_ns()
+            runtime.decide(request)
+            decide_us.append((time.perf_counter_ns() - t) / 1000)
+        internal = runtime.stats()
+
+        scorer = OnnxScorer(model)
+        session = scorer._session  # the raw ORT session, same model, same thread settings
+        feed = {
+            scorer.input_name: rng.gamma(1.0, 2.0, size=(1, scorer.n_features)).astype(np.float32)
+        }
+        outputs = [scorer.output_name]
+        for _ in range(WARMUP):
+            session.run(outputs, feed)
+        ort_us: list[float] = []
+        for _ in range(N_DECISIONS):
+            t = time.perf_counter_ns()
+            session.run(outputs, feed)
+            ort_us.append((time.perf_counter_ns() - t) / 1000)
+        runtime.close()
+
+    d50, d95, d99 = _percentiles(decide_us)
+    o50, _o95, o99 = _percentiles(ort_us)
+    figures = {
+        "decide_p50_us": round(d50, 2),
+        "decide_p95_us": round(d95, 2),
+        "decide_p99_us": round(d99, 2),
+        "ort_p50_us": round(o50, 2),
+        "ort_p99_us": round(o99, 2),
+        "decide_over_ort_p99": round(d99 / o99, 2),
+        "decide_over_ort_p50": round(d50 / o50, 2),
+        "runtime_reported_p50_us": round(internal["latency_p50_us"], 2),
+        "runtime_reported_p99_us": round(internal["latency_p99_us"], 2),
+        "n_decisions": N_DECISIONS,
+        "n_users": N_USERS,
+        "n_trees": 100,
+        "wall_s": round(time.perf_counter() - started, 1),
+    }
+    print(json.dumps({"bench": "decide", "figures": figures}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The local HTTP API on a free loopback port: decide/observe/reports/status and its 4xx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from edge_support import DAY, T0, BundleFactory
+
+from edgemark.bundle import TrustStore
+from edgemark.edge import EdgeAPI, Runtime, serve_api
+
+
+@pytest.fixture()
+def api(tmp_path: Path, trust: TrustStore) -> Iterator[EdgeAPI]:
+    runtime = Runtime(tmp_path / "node", "store-1", trust=trust)
+    server = serve_api(runtime, port=0)
+    yield server
+    server.stop()
+    runtime.close()
+
+
+def test_port_file_and_no_bundle(api: EdgeAPI) -> None:
+    port_file = api.runtime.state_dir / "api.port"
+    assert int(port_file.read_text()) == api.port
+    r = httpx.post(f"{api.url}/v1/decide", json={"requests": [{"user": "a", "ts": T0}]})
+    assert r.status_code == 503 and "bundle" in r.json()["detail"]
+    assert httpx.get(f"{api.url}/v1/status").json()["active_version"] is None
+
+
+def test_decide_observe_reports_round_trip(api: EdgeAPI, make_bundle: BundleFactory) -> None:
+    api.runtime.load(make_bundle("v1"))
+    requests = [
+        {"user": f"c{i}", "ts": T0 + i, "consent_measurement": i % 2 == 0} for i in range(10)
+    ]
+    r = httpx.post(f"{api.url}/v1/decide", json={"requests": requests})
+    assert r.status_code == 200
+    decisions = r.json()["decisions"]
+    assert len(decisions) == 10 and all(d["bundle_version"] == "v1" for d in decisions)
+    events = [
+        {
+            "event_id": "e1",
+            "ts": T0 + 60,
+            "user": "c0",
+            "type": "purchase",
+            "node": "store-1",
+            "amount": 12.0,
+        },
+        {"event_id": "e2", "ts": T0 + 60, "user": "c1", "type": "purchase", "node": "store-1"},
+        {
+            "event_id": "e3",
+            "ts": T0 + 60,
+            "user": "c2",
+            "type": "redeem",
+            "node": "store-1",
+            "offer": "nope",
+        },
+        "not an event",
+    ]
+    r = httpx.post(f"{api.url}/v1/observe", json={"events": events})
+    body = r.json()
+    assert body["accepted"] == 1
+    assert [x["index"] for x in body["rejected"]] == [1, 2, 3]
+    assert "nope" in body["rejected"][1]["reason"]
+    r = httpx.post(f"{api.url}/v1/reports", json={"until_day": int(T0 // DAY) + 1})
+    assert r.json() == {"queued": 4, "days": [int(T0 // DAY)]}
+    status = httpx.get(f"{api.url}/v1/status").json()
+    assert status["decisions_by_version"] == {"v1": 10} and status["unsent_reports"] == 4
+
+
+@pytest.mark.parametrize(
+    ("path", "content", "status", "detail"),
+    [
+        ("/v1/decide", b"{not json", 400, "not valid JSON"),
+        ("/v1/decide", b'{"requests": 3}', 400, "requests"),
+        ("/v1/decide", b'{"requests": [{"ts": 1}]}', 400, "'user'"),
+        ("/v1/observe", b"[]", 400, "events"),
+        ("/v1/reports", b'{"until_day": "x"}', 400, "until_day"),
+        ("/v1/sync", b"{}", 409, "without a hub"),
+        ("/v1/nothing", b"{}", 404, "No route"),
+    ],
+)
+def test_bad_requests_get_a_detail_and_no_traceback(
+    api: EdgeAPI, path: str, content: bytes, status: int, detail: str
+) -> None:
+    r = httpx.post(f"{api.url}{path}", content=content)
+    assert r.status_code == status
+    assert detail in r.json()["detail"] and "Traceback" not in r.text
+
+
+def test_oversized_body_is_refused(api: EdgeAPI) -> None:
+    r = httpx.post(f"{api.url}/v1/observe", content=b" " * (8 * 1024 * 1024 + 1))
+    assert r.status_code == 413

@@ -9,7 +9,7 @@ import pytest
 
 from edgemark.errors import FeatureError
 from edgemark.events import Event, EventLog
-from edgemark.features import DEFAULT_SPEC, OnlineFeatures, build_training_frame
+from edgemark.features import DEFAULT_SPEC, OnlineFeatures, build_training_frame, label_schedule
 
 DAY = 86400.0
 T0 = 1767571200.0
@@ -102,3 +102,18 @@ def test_bad_inputs_are_feature_errors(tmp_path: Path) -> None:
         build_training_frame(_log(tmp_path), DEFAULT_SPEC, [T0], horizon_days=0)
     with pytest.raises(FeatureError, match="pyarrow Table"):
         build_training_frame(42, DEFAULT_SPEC, [T0])
+
+
+def test_label_schedule_stays_inside_the_span(tmp_path: Path) -> None:
+    log = EventLog(tmp_path / "log")
+    log.append(
+        [Event("a", T0 + 3600.0, "u", "view", "s"), Event("b", T0 + 30 * DAY, "u", "view", "s")]
+    )
+
+    times = label_schedule(log, every_days=7, horizon_days=7)
+
+    assert times == [T0 + 7 * DAY, T0 + 14 * DAY, T0 + 21 * DAY]
+    with pytest.raises(FeatureError, match="too short"):
+        label_schedule(log, every_days=20, horizon_days=20)
+    with pytest.raises(FeatureError, match="no events"):
+        label_schedule(EventLog(tmp_path / "empty"), 7, 7)

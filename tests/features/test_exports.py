@@ -11,5 +11,6 @@ def test_public_names_are_pinned() -> None:
         "OnlineFeatures",
         "build_training_frame",
         "feature_vectors_at",
+        "label_schedule",
     ]
     assert all(hasattr(edgemark.features, name) for name in edgemark.features.__all__)

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from edgemark.features._batch import build_training_frame, feature_vectors_at
+from edgemark.features._batch import build_training_frame, feature_vectors_at, label_schedule
 from edgemark.features._online import OnlineFeatures
 from edgemark.features._spec import DEFAULT_SPEC, Feature, FeatureSpec
 
@@ -17,4 +17,5 @@ __all__ = [
     "OnlineFeatures",
     "build_training_frame",
     "feature_vectors_at",
+    "label_schedule",
 ]

@@ -171,6 +171,34 @@ def feature_vectors_at(
     return _frame(con, sql)
 
 
+def label_schedule(events: Any, every_days: float = 7, horizon_days: float = 7) -> list[float]:
+    """Return label times every ``every_days`` through the span of ``events``.
+
+    The first is ``every_days`` after the midnight (UTC) before the first event, the last is
+    at most ``horizon_days`` before the last event, so no label looks past the data.
+    """
+    for name, value in (("every_days", every_days), ("horizon_days", horizon_days)):
+        if not (isinstance(value, int | float) and 0 < value < math.inf):
+            raise FeatureError(f"{name} must be a positive number, got {value!r}")
+    con = _open(events)
+    try:
+        first, last = con.execute("SELECT min(ts), max(ts) FROM ev").fetchall()[0]
+    finally:
+        con.close()
+    if first is None:
+        raise FeatureError("there are no events, so there is no span to place label times in")
+    start = math.floor(first / DAY_SECONDS) * DAY_SECONDS
+    step, horizon = every_days * DAY_SECONDS, horizon_days * DAY_SECONDS
+    count = math.floor((last - horizon - start) / step)
+    if count < 1:
+        span = (last - first) / DAY_SECONDS
+        raise FeatureError(
+            f"the events span {span:.1f} days, too short for a label every {every_days} days "
+            f"with a {horizon_days}-day horizon; use smaller --every-days / --horizon-days"
+        )
+    return [start + k * step for k in range(1, count + 1)]
+
+
 def _frame(con: Any, sql: str) -> Any:
     try:
         return con.execute(sql).df()

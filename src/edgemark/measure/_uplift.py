@@ -47,6 +47,7 @@ class UpliftEstimate:
     control_rate: float
     std_error: float = math.nan
     level: float = 0.95
+    strata: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """The estimate as a JSON-safe dict."""
@@ -178,12 +179,20 @@ def uplift_from_reports(
     level: float = 0.95,
     *,
     experiment: str | None = None,
+    strata_key: str | None = None,
 ) -> list[UpliftEstimate]:
     """Uplift of every arm over ``control_arm`` from (noised) report rows, sorted by arm.
 
     Rows are summed per arm; ``count_noise_scale`` (Laplace ``b`` on exposures and on
     conversions, 0 or missing: no noise) widens the interval by ``2 b**2`` per row and count.
     Rows from several experiments are refused unless ``experiment`` picks one.
+
+    With ``strata_key`` (e.g. ``"node_id"``) the uplift is estimated within each stratum
+    and averaged with the strata's traffic shares (post-stratification). Use it when
+    arms were allocated differently per stratum, as per-node Thompson samplers do: a
+    pooled comparison would then mix stratum differences into the uplift. A stratum in
+    which the arm or the control has no exposures is left out, and ``strata`` says how
+    many were used.
 
     Examples
     --------
@@ -195,15 +204,11 @@ def uplift_from_reports(
     [('pct10', 0.05)]
     """
     _z(level)
+    rows = list(rows)
+    if strata_key is not None:
+        return _stratified(rows, control_arm, level, experiment, strata_key)
     arms = _aggregate(rows, experiment)
-    if control_arm not in arms:
-        seen = ", ".join(sorted(arms)) or "none"
-        raise MeasureError(
-            f"no report rows for the control arm {control_arm!r} (arms seen: {seen}); "
-            "keep a holdout, or name the control arm (control_arm=... / --control)"
-        )
-    if len(arms) == 1:
-        raise MeasureError(f"only the control arm {control_arm!r} has rows; nothing to compare")
+    _check_arms(arms, control_arm)
     control = arms[control_arm]
     return [
         two_proportion_uplift(
@@ -219,3 +224,87 @@ def uplift_from_reports(
         for name, arm in sorted(arms.items())
         if name != control_arm
     ]
+
+
+def _check_arms(arms: Mapping[str, _Arm], control_arm: str) -> None:
+    if control_arm not in arms:
+        seen = ", ".join(sorted(arms)) or "none"
+        raise MeasureError(
+            f"no report rows for the control arm {control_arm!r} (arms seen: {seen}); "
+            "keep a holdout, or name the control arm (control_arm=... / --control)"
+        )
+    if len(arms) == 1:
+        raise MeasureError(f"only the control arm {control_arm!r} has rows; nothing to compare")
+
+
+def _stratified(
+    rows: list[Mapping[str, Any]],
+    control_arm: str,
+    level: float,
+    experiment: str | None,
+    strata_key: str,
+) -> list[UpliftEstimate]:
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for index, row in enumerate(rows):
+        if not isinstance(row, Mapping) or strata_key not in row:
+            raise MeasureError(f"report row {index} has no stratum column {strata_key!r}")
+        groups.setdefault(str(row[strata_key]), []).append(row)
+    strata = {name: _aggregate(group, experiment) for name, group in groups.items()}
+    pooled = _aggregate(rows, experiment)
+    _check_arms(pooled, control_arm)
+    traffic = {
+        name: max(sum(a.exposures for a in arms.values()), 0) for name, arms in strata.items()
+    }
+    z = _z(level)
+    estimates = []
+    for arm_name in sorted(a for a in pooled if a != control_arm):
+        usable = {
+            name: arms
+            for name, arms in strata.items()
+            if arms.get(arm_name, _Arm()).exposures > 0
+            and arms.get(control_arm, _Arm()).exposures > 0
+        }
+        total = sum(traffic[name] for name in usable)
+        if not usable or total <= 0:
+            raise MeasureError(
+                f"arm {arm_name!r} has no stratum ({strata_key}) with exposures in both it "
+                f"and the control {control_arm!r}; wait for more reports"
+            )
+        parts = [
+            (
+                traffic[name] / total,
+                two_proportion_uplift(
+                    arms[arm_name].conversions,
+                    arms[arm_name].exposures,
+                    arms[control_arm].conversions,
+                    arms[control_arm].exposures,
+                    level,
+                    noise_var_t=arms[arm_name].noise_var,
+                    noise_var_c=arms[control_arm].noise_var,
+                    arm=arm_name,
+                ),
+            )
+            for name, arms in usable.items()
+        ]
+        uplift = sum(w * e.uplift for w, e in parts)
+        se = math.sqrt(sum((w * e.std_error) ** 2 for w, e in parts))
+        rate = sum(w * e.rate for w, e in parts)
+        control_rate = sum(w * e.control_rate for w, e in parts)
+        estimates.append(
+            UpliftEstimate(
+                arm=arm_name,
+                uplift=uplift,
+                ci_low=uplift - z * se,
+                ci_high=uplift + z * se,
+                exposures=sum(e.exposures for _, e in parts),
+                conversions=sum(e.conversions for _, e in parts),
+                control_exposures=sum(e.control_exposures for _, e in parts),
+                control_conversions=sum(e.control_conversions for _, e in parts),
+                rate=rate,
+                control_rate=control_rate,
+                std_error=se,
+                level=level,
+                strata=len(parts),
+            )
+        )
+    return estimates

@@ -10,7 +10,7 @@ import httpx
 from ._support import ADMIN, bearer, enrol_node
 
 
-def row(day: int = 3, arm: str = "pct10", **over: Any) -> dict[str, Any]:
+def row(day: Any = 3, arm: str = "pct10", **over: Any) -> dict[str, Any]:
     key = hashlib.sha256(f"store-1|{day}|exp1|{arm}".encode()).hexdigest()
     base = {
         "idempotency_key": key, "day": day, "experiment": "exp1", "arm": arm,

@@ -1,16 +1,21 @@
 """Run the hub with uvicorn: bind (port 0 = any free port), publish the port, serve.
 
-uvicorn installs SIGTERM/SIGINT handlers in the main thread and shuts down gracefully
-(finishes requests in flight, runs the app's shutdown) on either.
+On SIGTERM/SIGINT uvicorn shuts down gracefully (finishes requests in flight, runs the
+app's shutdown) and ``serve`` returns normally.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from edgemark.errors import HubError
 from edgemark.hub._app import create_app
@@ -38,9 +43,31 @@ def serve(
     config = uvicorn.Config(create_app(settings), log_level=log_level, lifespan="on")
     server = uvicorn.Server(config)
     try:
-        server.run(sockets=[sock])
+        with _stop_on_signals(server):
+            server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+@contextmanager
+def _stop_on_signals(server: Any) -> Iterator[None]:
+    # uvicorn handles SIGTERM/SIGINT during run() and shuts down gracefully, then re-raises
+    # the signal to the handler that was there before. Ours just asks for a stop, so a
+    # graceful stop returns normally (exit code 0) instead of dying by the signal; it also
+    # covers a signal that arrives before uvicorn installed its handlers.
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(_sig: int, _frame: FrameType | None) -> None:
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -1,0 +1,24 @@
+"""The public API of edgemark.hub is exactly this list."""
+
+from __future__ import annotations
+
+import edgemark.hub
+
+
+def test_all_is_pinned_and_sorted() -> None:
+    assert edgemark.hub.__all__ == [
+        "AdminClient",
+        "Assignment",
+        "HubSettings",
+        "Secret",
+        "ServerThread",
+        "admin_token_from_env",
+        "create_app",
+        "enrol",
+        "serve",
+        "validate_waves",
+        "wave_sizes",
+    ]
+    assert edgemark.hub.__all__ == sorted(edgemark.hub.__all__)
+    for name in edgemark.hub.__all__:
+        assert getattr(edgemark.hub, name) is not None

@@ -141,3 +141,12 @@ def test_irrelevant_event_types_create_no_state() -> None:
     online.update("u", "consent", T0)
 
     assert len(online) == 0
+
+
+def test_count_only_spec_still_returns_float64() -> None:
+    online = OnlineFeatures(FeatureSpec((Feature("v", "count", "view", window_days=1),)))
+    online.update("u", "view", T0)
+
+    vector = online.vector("u", T0)
+
+    assert vector.dtype == np.float64 and vector.tolist() == [1.0]

@@ -34,17 +34,10 @@ class _UserState:
         self.decay: list[list[float]] = [[0.0, -math.inf] for _ in range(n_decay)]
 
 
-class _BucketPlan:
-    """How to read the count/sum features of one event type from its buckets."""
-
-    __slots__ = ("event_type", "outputs", "windows")
-
-    def __init__(
-        self, event_type: str, windows: tuple[int, ...], outputs: tuple[tuple[int, int, bool], ...]
-    ) -> None:
-        self.event_type = event_type
-        self.windows = windows  # distinct windows in buckets, ascending (nested ranges)
-        self.outputs = outputs  # (position in vector, window index, True for amount sum)
+# How to read the count/sum features of one event type from its buckets: (event type,
+# distinct windows in buckets ascending (nested ranges), outputs (position in the vector,
+# window index, 0 for the count or 1 for the amount sum)).
+_BucketPlan = tuple[str, tuple[int, ...], tuple[tuple[int, int, int], ...]]
 
 
 class OnlineFeatures:
@@ -77,17 +70,17 @@ class OnlineFeatures:
         for f in spec.features:
             if f.kind in ("count", "sum_amount"):
                 windows.setdefault(f.event_type, set()).add(spec.window_buckets(f))
-        plans = []
+        plans: list[_BucketPlan] = []
         for event_type, ws in windows.items():
             ordered = tuple(sorted(ws))
             outputs = tuple(
-                (i, ordered.index(spec.window_buckets(f)), f.kind == "sum_amount")
+                (i, ordered.index(spec.window_buckets(f)), int(f.kind == "sum_amount"))
                 for i, f in enumerate(spec.features)
                 if f.event_type == event_type and f.kind in ("count", "sum_amount")
             )
-            plans.append(_BucketPlan(event_type, ordered, outputs))
-        self._bucket_plans: tuple[_BucketPlan, ...] = tuple(plans)
-        self._max_window = {p.event_type: p.windows[-1] for p in plans}
+            plans.append((event_type, ordered, outputs))
+        self._bucket_plans = tuple(plans)
+        self._max_window = {event_type: ws[-1] for event_type, ws, _ in plans}
         self._recency = tuple(
             (i, f.event_type) for i, f in enumerate(spec.features) if f.kind == "recency_days"
         )
@@ -172,21 +165,22 @@ class OnlineFeatures:
                 entries.insert(pos, (idx, 1, amount))
 
     def _values(self, user: str, ts: float) -> list[float]:
+        """The vector as a list of Python floats (every entry a float, so numpy infers f8)."""
         state = self._users.get(user)
         if state is None:
             return self._default
         vals = self._default.copy()
         cur = math.floor(ts / self._bucket)
-        for plan in self._bucket_plans:
-            entries = state.buckets.get(plan.event_type)
+        buckets = state.buckets
+        for event_type, windows, outputs in self._bucket_plans:
+            entries = buckets.get(event_type)
             if not entries:
                 continue
-            windows = plan.windows
             n_windows = len(windows)
-            count = 0
+            count = 0.0
             total = 0.0
             k = 0
-            results: list[tuple[int, float]] = []
+            results: list[tuple[float, float]] = []
             for idx, c, s in reversed(entries):
                 if idx > cur:
                     continue
@@ -202,13 +196,15 @@ class OnlineFeatures:
             while k < n_windows:
                 results.append((count, total))
                 k += 1
-            for pos, k_window, is_sum in plan.outputs:
-                vals[pos] = results[k_window][1] if is_sum else results[k_window][0]
+            for pos, k_window, stat in outputs:
+                vals[pos] = results[k_window][stat]
         cap = self._cap
+        last = state.last
         for pos, event_type in self._recency:
-            last = state.last.get(event_type)
-            if last is not None:
-                vals[pos] = min(cap, max(0.0, (ts - last) / DAY_SECONDS))
+            seen = last.get(event_type)
+            if seen is not None:
+                days = (ts - seen) / DAY_SECONDS
+                vals[pos] = cap if days > cap else (days if days > 0.0 else 0.0)
         decay = state.decay
         for pos, j, half_life in self._decay:
             value, ref = decay[j]
@@ -218,7 +214,7 @@ class OnlineFeatures:
 
     def vector(self, user: str, ts: float) -> npt.NDArray[np.float64]:
         """Return the feature vector of ``user`` as of ``ts`` (float64, ``len(spec.names)``)."""
-        return np.array(self._values(user, ts), dtype=np.float64)
+        return np.array(self._values(user, ts))  # all Python floats: float64, and faster
 
     def vector_into(self, user: str, ts: float, out: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """Fill a preallocated 1-d buffer (float32 or float64) with the vector; return it."""

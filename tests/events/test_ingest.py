@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,48 @@ def test_read_equals_accepted_plus_quarantined(
     assert len(_quarantined(result.quarantine_path) if result.quarantined else []) == (
         result.quarantined
     )
+
+
+_cells = st.one_of(st.text(max_size=5), st.sampled_from(["view", "purchase", "1767571200", "-1"]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.lists(st.lists(_cells, min_size=3, max_size=7), max_size=12),
+    garbage=st.lists(st.binary(min_size=1, max_size=12), max_size=3),
+)
+def test_csv_read_equals_accepted_plus_quarantined(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]], garbage: list[bytes]
+) -> None:
+    base = tmp_path_factory.mktemp("csv")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["event_id", "ts", "user", "type", "node", "amount"])
+    writer.writerows(rows)
+    data = buffer.getvalue().encode() + b"".join(g.replace(b"\n", b"") + b"\n" for g in garbage)
+    (base / "in.csv").write_bytes(data)
+    log = EventLog(base / "log")
+
+    result = ingest_file(base / "in.csv", log, KEY, base / "q")
+
+    assert result.read == result.accepted + result.quarantined
+    assert log.count() == result.accepted
+    if result.quarantine_path is not None:
+        assert len(_quarantined(result.quarantine_path)) == result.quarantined
+
+
+def test_csv_invalid_utf8_row_is_quarantined_with_a_pseudonym(tmp_path: Path) -> None:
+    src = tmp_path / "latin.csv"
+    src.write_bytes(
+        b"event_id,ts,user,type,node,item\n"
+        b"e1,1767571200,cust-1,view,s1,caf\xe9\n"
+        b"e2,1767571200,cust-2,view,s1,cafe\n"
+    )
+    log = EventLog(tmp_path / "log")
+
+    result = ingest_file(src, log, KEY, tmp_path / "q")
+
+    assert (result.read, result.accepted, result.quarantined) == (2, 1, 1)
+    bad = _quarantined(result.quarantine_path)[0]
+    assert bad["reason"] == "invalid UTF-8 in row" and bad["line"] == 2
+    assert bad["row"]["user"] == KEY.pseudonym("cust-1") and bad["row"]["item"] == "caf\ufffd"

@@ -71,7 +71,7 @@ class _Quarantine:
         if self._handle is None:
             self._handle = self._open()
         record = {"row": row, "reason": reason, "line": line}
-        self._handle.write(json.dumps(record, default=str, ensure_ascii=False) + "\n")
+        self._handle.write(json.dumps(record, default=str) + "\n")
         self.count += 1
 
     def _open(self) -> TextIO:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from edge_support import DAY, T0, BundleFactory
 
 from edgemark.bundle import TrustStore
 from edgemark.edge import DecisionRequest, Runtime
 from edgemark.edge._reports import idempotency_key
 from edgemark.errors import BundleSignatureError, NoBundleError, UnknownOfferError
 from edgemark.events import Event, Pseudonymizer
+from tests.edge.edge_support import DAY, T0, BundleFactory
 
 KEY = b"k" * 32
 
@@ -23,8 +23,16 @@ def _runtime(tmp_path: Path, trust: TrustStore, **kw: object) -> Runtime:
     return Runtime(tmp_path / "node", "store-1", trust=trust, key=KEY, **kw)  # type: ignore[arg-type]
 
 
+# Events carry no consent unless they say so (privacy by default).
+CONSENTED = {
+    "consent_personalization": True,
+    "consent_measurement": True,
+    "consent_training": True,
+}
+
+
 def _buy(user: str, ts: float, amount: float, n: int = 0) -> Event:
-    return Event(f"p-{user}-{ts}-{n}", ts, user, "purchase", "store-1", amount=amount)
+    return Event(f"p-{user}-{ts}-{n}", ts, user, "purchase", "store-1", amount=amount, **CONSENTED)
 
 
 def test_no_bundle_means_no_decision(tmp_path: Path, trust: TrustStore) -> None:
@@ -42,7 +50,7 @@ def test_decide_scores_with_the_bundle_model(
     runtime = _runtime(tmp_path, trust)
     runtime.load(make_bundle("v1"))
     for k in range(5):
-        runtime.observe(Event(f"v{k}", T0 + k * 60, "cust-1", "view", "store-1"))
+        runtime.observe(Event(f"v{k}", T0 + k * 60, "cust-1", "view", "store-1", **CONSENTED))
     runtime.observe(_buy("cust-1", T0 + 600, 30.0))
     decision = runtime.decide(DecisionRequest("cust-1", T0 + DAY * 2))
     # Reference: the same features and model computed independently.

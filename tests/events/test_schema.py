@@ -30,12 +30,14 @@ def test_columns_follow_the_contract_order() -> None:
     )  # fmt: skip
 
 
-def test_defaults_match_the_contract() -> None:
+def test_defaults_match_the_contract_and_missing_consent_means_none() -> None:
     event = validate_event(BASE)
 
     assert event == Event("e1", 1767571200.0, "u_1", "view", "store-1")
     assert (event.channel, event.item, event.amount, event.offer) == ("store", None, None, None)
-    assert event.consent_personalization and event.consent_measurement and event.consent_training
+    assert not (
+        event.consent_personalization or event.consent_measurement or event.consent_training
+    )
 
 
 def test_event_is_frozen_and_slotted() -> None:

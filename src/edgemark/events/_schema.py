@@ -73,9 +73,9 @@ class Event:
     category: str | None = None
     amount: float | None = None
     offer: str | None = None
-    consent_personalization: bool = True
-    consent_measurement: bool = True
-    consent_training: bool = True
+    consent_personalization: bool = False
+    consent_measurement: bool = False
+    consent_training: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return the event as a JSON-safe dict in ``EVENT_COLUMNS`` order (ts as float)."""
@@ -218,7 +218,7 @@ def validate_event(raw: Mapping[str, object]) -> Event:
         raise EventError(f"offer missing for {event_type} event; it must name the offer")
     channel = _optional_str(raw, "channel") or "store"
     consents = [
-        True if is_missing(raw.get(name)) else parse_bool(name, raw[name])
+        False if is_missing(raw.get(name)) else parse_bool(name, raw[name])
         for name in CONSENT_COLUMNS
     ]
     return Event(

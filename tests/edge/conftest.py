@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from edge_support import OFFERS, POLICY, T0, BundleFactory
 
 from edgemark.bundle import TrustStore, build_bundle, generate_keypair, load_signing_key
 from edgemark.features import DEFAULT_SPEC
+from tests.edge.edge_support import OFFERS, POLICY, T0, BundleFactory
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Constants shared by the edge tests (importable: tests/edge is on sys.path)."""
+"""Constants and helpers shared by the edge tests."""
 
 from __future__ import annotations
 

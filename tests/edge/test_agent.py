@@ -9,11 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
-from edge_support import DAY, T0, BundleFactory
 
 from edgemark.bundle import BundleStore, TrustStore, pack_bundle
 from edgemark.edge import DecisionRequest, NodeHubClient, Runtime, SyncAgent
 from edgemark.errors import AuthError, HubError
+from tests.edge.edge_support import DAY, T0, BundleFactory
 
 TOKEN = "node-secret"
 

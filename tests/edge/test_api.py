@@ -7,10 +7,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from edge_support import DAY, T0, BundleFactory
 
 from edgemark.bundle import TrustStore
 from edgemark.edge import EdgeAPI, Runtime, serve_api
+from tests.edge.edge_support import DAY, T0, BundleFactory
 
 
 @pytest.fixture()

@@ -1,0 +1,103 @@
+"""The hub-side preparation of the demo: history → ingest → training frame → models → bundles.
+
+Everything here is what a retailer's data team would run before a rollout; it writes
+into ``work_dir`` and returns the paths and figures the rest of the demo needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgemark.bundle import build_bundle, generate_keypair, load_signing_key, pack_bundle
+from edgemark.events import EventLog, Pseudonymizer, ingest_file
+from edgemark.features import DEFAULT_SPEC, build_training_frame
+from edgemark.models import export_onnx, train_propensity
+from edgemark.sim import RetailWorld, generate
+
+DAY = 86400.0
+FLEET_KEY = "fleet-2026"
+ROGUE_KEY = "rogue"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What the preparation produced: bundle archives by version, figures, trust dir."""
+
+    bundles: dict[str, bytes]
+    model_metrics: dict[str, dict[str, Any]]
+    ingest: dict[str, Any]
+    trust_dir: Path
+    policy: dict[str, Any]
+
+
+def policy_for(holdout_share: float, epsilon: float, seed: int) -> dict[str, Any]:
+    """The bundle policy of the demo's experiment (same experiment across versions)."""
+    return {
+        "experiment": "offers-demo",
+        "salt": f"offers-demo-{seed}",
+        "holdout_share": holdout_share,
+        "lookback_hours": 24.0,
+        "epsilon_per_report": epsilon,
+        "max_contributions_per_user": 1,
+        "revenue_cap": 250.0,
+        "prior_alpha": 1.0,
+        "prior_beta": 1.0,
+    }
+
+
+def prepare(
+    world: RetailWorld, work_dir: Path, *, holdout_share: float, epsilon: float, seed: int
+) -> Prepared:
+    """Generate and ingest the history, train v1 and v2, sign v1, v2 and a rogue v3."""
+    export_dir = work_dir / "shop-export"
+    gen = generate(world.config, export_dir)
+    log = EventLog(work_dir / "event-log")
+    hub_key = work_dir / "keys" / "pseudonym.key"
+    hub_key.parent.mkdir(parents=True, exist_ok=True)
+    pseudonymizer = Pseudonymizer.create_key_file(hub_key)
+    result = ingest_file(gen.events_path, log, pseudonymizer, work_dir / "quarantine")
+    ingest = {"read": result.read, "accepted": result.accepted, "quarantined": result.quarantined}
+
+    start = world.config.start
+    days = world.config.days
+    label_times = [start + d * DAY for d in range(7, days - 7 + 1)]
+    frame = build_training_frame(log.parquet_glob(), DEFAULT_SPEC, label_times, horizon_days=7)
+    names = list(DEFAULT_SPEC.names)
+    # v1 learns from the first two thirds of the history; v2 from all of it.
+    cut = start + (7 + (days - 14) * 2 // 3) * DAY
+    models = {
+        "v1": train_propensity(frame[frame["label_time"] <= cut], names, seed=seed),
+        "v2": train_propensity(frame, names, seed=seed),
+    }
+    keys_dir = work_dir / "keys"
+    trust_dir = work_dir / "trust"
+    trust_dir.mkdir(parents=True, exist_ok=True)
+    generate_keypair(keys_dir, FLEET_KEY)
+    generate_keypair(keys_dir, ROGUE_KEY)
+    (trust_dir / f"{FLEET_KEY}.pub").write_bytes((keys_dir / f"{FLEET_KEY}.pub").read_bytes())
+
+    policy = policy_for(holdout_share, epsilon, seed)
+    offers = [o.to_dict() for o in world.offers]
+    plan = {"v1": ("v1", FLEET_KEY), "v2": ("v2", FLEET_KEY), "v3": ("v2", ROGUE_KEY)}
+    bundles: dict[str, bytes] = {}
+    for version, (model_name, key_id) in plan.items():
+        model_dir = work_dir / "models" / model_name
+        model_dir.mkdir(parents=True, exist_ok=True)
+        model_path = export_onnx(models[model_name], model_dir / "model.onnx")
+        bundle_dir = build_bundle(
+            work_dir / "bundles" / version,
+            name="propensity-offers",
+            version=version,
+            files={"model.onnx": model_path},
+            feature_spec_hash=DEFAULT_SPEC.spec_hash(),
+            offers=offers,
+            policy=policy,
+            metrics=dict(models[model_name].metrics_),
+            signing_key=load_signing_key(keys_dir / f"{key_id}.key"),
+            key_id=key_id,
+        )
+        bundles[version] = pack_bundle(bundle_dir)
+    metrics = {name: dict(m.metrics_) for name, m in models.items()}
+    return Prepared(bundles, metrics, ingest, trust_dir, policy)

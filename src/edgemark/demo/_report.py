@@ -1,0 +1,210 @@
+"""The demo's outputs: ``summary.json`` for machines and ``report.html`` for people.
+
+The report embeds Plotly's JavaScript in the page, so it opens with no internet.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgemark._extras import require
+from edgemark.demo._scenario import DemoRun
+from edgemark.measure import uplift_from_reports
+
+
+def build_summary(run: DemoRun) -> dict[str, Any]:
+    """The figures of a demo run, in the shape ``summary.json`` promises."""
+    latencies = np.array([d["latency_us"] for d in run.decisions], dtype=float)
+    served: dict[str, int] = {}
+    for node in run.nodes:
+        for version, count in (node.get("decisions_by_version") or {}).items():
+            served[version] = served.get(version, 0) + int(count)
+    rollouts = {
+        r["version"]: {
+            "served_decisions": served.get(r["version"], 0),
+            "final_state": _final_state(r["state"]),
+            "waves": r["waves"],
+            "started_on_day": run.rollout_days.get(r["version"]),
+            "events": [e["what"] for e in r.get("events", [])],
+        }
+        for r in sorted(run.rollouts, key=lambda r: str(r["version"]))
+    }
+    offers: dict[str, Any] = {}
+    for est in uplift_from_reports(run.reports, strata_key="node_id"):
+        true_uplift = run.truth["offers"][est.arm]["uplift"]
+        offers[est.arm] = {
+            "uplift": est.uplift,
+            "ci_low": est.ci_low,
+            "ci_high": est.ci_high,
+            "true_uplift": true_uplift,
+            "covered": est.ci_low <= true_uplift <= est.ci_high,
+            "exposures": est.exposures,
+            "control_exposures": est.control_exposures,
+        }
+    names = {n["node_id"]: n.get("name", n["node_id"]) for n in run.nodes}
+    return {
+        "rollouts": rollouts,
+        "offers": offers,
+        "latency_us": {
+            "p50": float(np.percentile(latencies, 50)),
+            "p95": float(np.percentile(latencies, 95)),
+            "p99": float(np.percentile(latencies, 99)),
+            "n": int(latencies.size),
+        },
+        "models": run.prepared.model_metrics,
+        "ingest": run.prepared.ingest,
+        "privacy": {
+            "epsilon_spent_by_node": {
+                names.get(node, node): eps for node, eps in epsilon_by_node(run.reports).items()
+            },
+            "accounting": "per node: sum over days of the largest epsilon of that day's rows "
+            "(a user is in one arm per day: parallel composition across arms, sequential "
+            "across days)",
+        },
+        "decisions": len(run.decisions),
+        "rejected_events": run.rejected_events,
+        "wall_time_s": run.wall_time_s,
+        "settings": {
+            "nodes": run.settings.nodes,
+            "days": run.settings.days,
+            "customers": run.settings.customers,
+            "seed": run.settings.seed,
+        },
+    }
+
+
+def epsilon_by_node(reports: list[dict[str, Any]]) -> dict[str, float]:
+    """User-level epsilon each node has spent on its reports.
+
+    A node bounds each user to one decision per day, so within a day every user is in at
+    most one arm's row (parallel composition: the day costs the largest epsilon among its
+    rows); days add up (sequential composition).
+    """
+    per_day: dict[tuple[str, int], float] = {}
+    for row in reports:
+        key = (str(row["node_id"]), int(row["day"]))
+        per_day[key] = max(per_day.get(key, 0.0), float(row["epsilon"]))
+    spent: dict[str, float] = {}
+    for (node, _), eps in per_day.items():
+        spent[node] = spent.get(node, 0.0) + eps
+    return spent
+
+
+def _final_state(state: str) -> str:
+    return {"completed": "completed", "rolled_back": "rolled_back"}.get(state, state)
+
+
+def write_outputs(run: DemoRun, out_dir: Path) -> tuple[Path, Path]:
+    """Write ``summary.json`` and ``report.html`` into ``out_dir``; return their paths."""
+    summary = build_summary(run)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary_path = out_dir / "summary.json"
+    summary_path.write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    report_path = out_dir / "report.html"
+    report_path.write_text(_html(run, summary), encoding="utf-8")
+    return summary_path, report_path
+
+
+def _html(run: DemoRun, summary: dict[str, Any]) -> str:
+    figures = [_uplift_figure(summary), _timeline_figure(run), _latency_figure(run)]
+    blocks = [
+        fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)
+    ]
+    rows = "".join(
+        f"<tr><td>{html.escape(v)}</td><td>{r['final_state']}</td>"
+        f"<td>{r['served_decisions']}</td><td>{html.escape('; '.join(r['events']))}</td></tr>"
+        for v, r in summary["rollouts"].items()
+    )
+    lat = summary["latency_us"]
+    models = summary["models"]
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>edgemark demo report</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse}}td,th{{border:1px solid #bbb;padding:4px 8px;text-align:left}}
+</style></head><body>
+<h1>edgemark demo report</h1>
+<p>{summary["settings"]["nodes"]} edge nodes, {summary["settings"]["days"]} simulated days,
+{summary["decisions"]} decisions, wall time {summary["wall_time_s"]:.1f} s.
+Decision latency in the runtime: P50 {lat["p50"]:.0f} µs, P99 {lat["p99"]:.0f} µs.
+Propensity AUC on the later period: v1 {models["v1"]["auc_test"]:.3f},
+v2 {models["v2"]["auc_test"]:.3f}.</p>
+<h2>Measured uplift per offer against the simulator's truth</h2>{blocks[0]}
+<h2>Rollouts</h2>
+<table><tr><th>version</th><th>final state</th><th>served decisions</th><th>events</th></tr>
+{rows}</table>
+{blocks[1]}
+<h2>Decision latency</h2>{blocks[2]}
+</body></html>
+"""
+
+
+def _uplift_figure(summary: dict[str, Any]) -> Any:
+    go = require("plotly.graph_objects", "report")
+    offers = summary["offers"]
+    names = list(offers)
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=names,
+            y=[offers[n]["uplift"] for n in names],
+            error_y={
+                "type": "data",
+                "symmetric": False,
+                "array": [offers[n]["ci_high"] - offers[n]["uplift"] for n in names],
+                "arrayminus": [offers[n]["uplift"] - offers[n]["ci_low"] for n in names],
+            },
+            mode="markers",
+            name="measured (95% interval, DP reports)",
+            marker={"size": 12},
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=names,
+            y=[offers[n]["true_uplift"] for n in names],
+            mode="markers",
+            name="simulator truth",
+            marker={"symbol": "x", "size": 14},
+        )
+    )
+    fig.update_layout(yaxis_title="uplift in purchase rate", height=400)
+    return fig
+
+
+def _timeline_figure(run: DemoRun) -> Any:
+    go = require("plotly.graph_objects", "report")
+    versions = sorted({v for vs in run.versions_by_day.values() for v in vs if v})
+    code = {v: i for i, v in enumerate(versions)}
+    nodes = list(run.versions_by_day)
+    z = [[code.get(v, -1) if v else -1 for v in run.versions_by_day[n]] for n in nodes]
+    text = [[v or "none" for v in run.versions_by_day[n]] for n in nodes]
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=list(range(len(z[0]) if z else 0)),
+            y=nodes,
+            text=text,
+            texttemplate="%{text}",
+            showscale=False,
+            colorscale="Viridis",
+        )
+    )
+    fig.update_layout(
+        title="Bundle version served by each node, per simulated day",
+        xaxis_title="simulated day",
+        height=120 + 40 * len(nodes),
+    )
+    return fig
+
+
+def _latency_figure(run: DemoRun) -> Any:
+    go = require("plotly.graph_objects", "report")
+    latencies = [d["latency_us"] for d in run.decisions]
+    fig = go.Figure(go.Histogram(x=latencies, nbinsx=80))
+    fig.update_layout(xaxis_title="decide() latency in the runtime (µs)", height=350)
+    return fig

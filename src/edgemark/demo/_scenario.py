@@ -1,0 +1,265 @@
+"""The demo's main loop: a hub and edge-node processes, simulated days, three rollouts.
+
+Simulated customers visit their stores; each store's point of sale asks its edge node
+for a decision over the node's local HTTP API, the customer responds as the simulator's
+truth says, and the outcome is fed back. Between days the nodes sync with the hub, which
+rolls v1 out to everyone, v2 in canary waves, and a v3 signed by an untrusted key that
+the nodes refuse and the hub rolls back.
+"""
+
+from __future__ import annotations
+
+import secrets
+import signal
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import numpy as np
+
+from edgemark.demo._node_client import LocalNodeClient
+from edgemark.demo._prepare import DAY, Prepared, prepare
+from edgemark.demo._processes import ManagedProcess, start_edgemark, wait_healthy
+from edgemark.demo._settings import DemoSettings
+from edgemark.hub import AdminClient
+from edgemark.sim import RetailWorld, SimConfig, Visit
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class DemoRun:
+    """Everything the demo observed, for the summary and the report."""
+
+    settings: DemoSettings
+    prepared: Prepared
+    truth: dict[str, Any]
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    versions_by_day: dict[str, list[str | None]] = field(default_factory=dict)
+    rollout_days: dict[str, int] = field(default_factory=dict)
+    rollouts: list[dict[str, Any]] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    rejected_events: int = 0
+    wall_time_s: float = 0.0
+
+
+class _Terminated(Exception):
+    """SIGTERM reached the demo; unwound like Ctrl-C so every child is stopped."""
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_demo(settings: DemoSettings, progress: Progress | None = None) -> DemoRun:
+    """Run the whole loop and return what it observed; every child is stopped on exit."""
+    report: Progress = progress or (lambda stage, done, total: None)
+    began = time.perf_counter()
+    work = settings.out_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    world = RetailWorld(
+        SimConfig(
+            customers=settings.customers,
+            nodes=settings.nodes,
+            days=settings.history_days,
+            seed=settings.seed,
+        )
+    )
+    report("Training and signing bundles v1, v2 and a rogue v3", 0, 1)
+    prepared = prepare(
+        world,
+        work,
+        holdout_share=settings.holdout_share,
+        epsilon=settings.epsilon_per_report,
+        seed=settings.seed,
+    )
+    report("Training and signing bundles v1, v2 and a rogue v3", 1, 1)
+    run = DemoRun(settings=settings, prepared=prepared, truth=world.truth())
+    children: list[ManagedProcess] = []
+    clients: list[LocalNodeClient] = []
+    admin: AdminClient | None = None
+    try:
+        with _sigterm_unwinds():
+            admin = _start_hub(settings, work, children)
+            clients = _start_nodes(settings, work, world, admin, prepared, children, report)
+            _drive(settings, world, admin, clients, run, report)
+            run.rollouts = admin.rollouts()["rollouts"]
+            run.nodes = admin.nodes()["nodes"]
+            run.reports = admin.reports()["reports"]
+    finally:
+        if admin is not None:
+            admin.close()
+        for client in clients:
+            client.close()
+        for child in reversed(children):
+            child.stop()
+    run.wall_time_s = time.perf_counter() - began
+    return run
+
+
+def _start_hub(settings: DemoSettings, work: Path, children: list[ManagedProcess]) -> AdminClient:
+    token = secrets.token_urlsafe(24)
+    hub = start_edgemark(
+        "hub",
+        [
+            "hub",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--port-file",
+            str(work / "hub.port"),
+            "--db",
+            f"sqlite:///{(work / 'hub.db').resolve()}",
+            "--bundles",
+            str(work / "hub-bundles"),
+        ],
+        port_file=work / "hub.port",
+        log_dir=work / "logs",
+        env={**settings.extra_env, "EDGEMARK_ADMIN_TOKEN": token},
+    )
+    children.append(hub)
+    url = f"http://127.0.0.1:{hub.wait_for_port(settings.process_timeout_s)}"
+    wait_healthy(f"{url}/healthz", settings.process_timeout_s)
+    return AdminClient(url, token)
+
+
+def _start_nodes(
+    settings: DemoSettings,
+    work: Path,
+    world: RetailWorld,
+    admin: AdminClient,
+    prepared: Prepared,
+    children: list[ManagedProcess],
+    report: Progress,
+) -> list[LocalNodeClient]:
+    for version in ("v1", "v2", "v3"):
+        admin.upload_bundle(prepared.bundles[version])
+    started: list[ManagedProcess] = []
+    for index, node in enumerate(world.nodes):
+        report("Enrolling and starting edge nodes", index, len(world.nodes))
+        enrolment = admin.create_enrolment_token(node)["enrolment_token"]
+        node_token = admin.enrol(enrolment, node)["node_token"]
+        state = work / "nodes" / node
+        child = start_edgemark(
+            node,
+            [
+                "edge",
+                "run",
+                "--hub",
+                admin.base_url,
+                "--state",
+                str(state),
+                "--trust",
+                str(prepared.trust_dir),
+                "--node-id",
+                node,
+                "--listen-port",
+                "0",
+                # The demo syncs nodes at day boundaries itself, so background polls wait.
+                "--poll-seconds",
+                "3600",
+            ],
+            port_file=state / "api.port",
+            log_dir=work / "logs",
+            env={**settings.extra_env, "EDGEMARK_NODE_TOKEN": node_token},
+        )
+        children.append(child)
+        started.append(child)
+    clients = [
+        LocalNodeClient(child.name, child.wait_for_port(settings.process_timeout_s))
+        for child in started
+    ]
+    report("Enrolling and starting edge nodes", len(world.nodes), len(world.nodes))
+    return clients
+
+
+def _drive(
+    settings: DemoSettings,
+    world: RetailWorld,
+    admin: AdminClient,
+    clients: list[LocalNodeClient],
+    run: DemoRun,
+    report: Progress,
+) -> None:
+    admin.create_rollout("v1", [100], soak_heartbeats=1)
+    run.rollout_days["v1"] = -1
+    _sync_all(clients)
+    rng = np.random.default_rng([settings.seed, 2026])
+    first_day = settings.history_days
+    for name in world.nodes:
+        run.versions_by_day[name] = []
+    for offset in range(settings.days):
+        report("Simulating days at the edge", offset, settings.days)
+        day = first_day + offset
+        if offset == settings.v2_day:
+            admin.create_rollout("v2", list(settings.waves), soak_heartbeats=2)
+            run.rollout_days["v2"] = offset
+        if offset >= settings.v3_day and "v3" not in run.rollout_days and not _in_progress(admin):
+            admin.create_rollout("v3", list(settings.waves), soak_heartbeats=2)
+            run.rollout_days["v3"] = offset
+        _sync_all(clients)
+        _simulate_day(world, day, clients, rng, run)
+        day_index = int((world.config.start + (day + 1) * DAY) // DAY)
+        for client in clients:
+            client.close_days(day_index)
+    report("Simulating days at the edge", settings.days, settings.days)
+    _sync_all(clients)
+
+
+def _in_progress(admin: AdminClient) -> bool:
+    return any(r["state"] == "in_progress" for r in admin.rollouts()["rollouts"])
+
+
+def _sync_all(clients: list[LocalNodeClient]) -> None:
+    for client in clients:
+        client.sync()
+
+
+def _simulate_day(
+    world: RetailWorld,
+    day: int,
+    clients: list[LocalNodeClient],
+    rng: np.random.Generator,
+    run: DemoRun,
+) -> None:
+    by_node: dict[str, list[Visit]] = defaultdict(list)
+    for visit in world.visits(day):
+        by_node[visit.node].append(visit)
+    for client in clients:
+        visits = by_node.get(client.name, [])
+        requests = []
+        for visit in visits:
+            personalization, measurement, _ = world.consents(visit.customer_index)
+            requests.append(
+                {
+                    "user": visit.customer_id,
+                    "ts": visit.ts,
+                    "consent_personalization": personalization,
+                    "consent_measurement": measurement,
+                }
+            )
+        decisions = client.decide(requests) if requests else []
+        events: list[dict[str, Any]] = []
+        for visit, decision in zip(visits, decisions, strict=True):
+            events.extend(e.to_dict() for e in world.shop(visit, decision["offer"], rng))
+            run.decisions.append({**decision, "node": client.name, "day": day})
+        if events:
+            run.rejected_events += len(client.observe(events)["rejected"])
+        active = client.status().get("active_version")
+        run.versions_by_day[client.name].append(active)

@@ -22,8 +22,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest src tests
 
+# Each bench/*.py prints one JSON object; together they make one JSON line per bench.
 bench: $(STAMP)
-	$(BIN)/python bench/decide.py
+	@for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench

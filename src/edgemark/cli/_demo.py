@@ -18,7 +18,7 @@ def demo(
         int, typer.Option("--nodes", help="Number of edge-node processes (>= 4).")
     ] = 4,
     days: Annotated[int, typer.Option("--days", help="Simulated days at the edge (>= 14).")] = 14,
-    customers: Annotated[int, typer.Option("--customers", help="Simulated customers.")] = 4000,
+    customers: Annotated[int, typer.Option("--customers", help="Simulated customers.")] = 12000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the simulated world.")] = 7,
     as_json: Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")] = False,
 ) -> None:

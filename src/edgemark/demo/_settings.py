@@ -19,7 +19,7 @@ class DemoSettings:
     nodes: int = 4
     days: int = 14
     history_days: int = 28
-    customers: int = 4000
+    customers: int = 12000
     seed: int = 7
     holdout_share: float = 0.2
     epsilon_per_report: float = 1.0

@@ -5,7 +5,11 @@ import edgemark.measure
 
 def test_public_names_are_pinned() -> None:
     assert edgemark.measure.__all__ == [
+        "ABTestResult",
+        "ArmEffect",
         "UpliftEstimate",
+        "ab_test",
+        "ab_test_csv",
         "rate_variance",
         "two_proportion_uplift",
         "uplift_from_reports",

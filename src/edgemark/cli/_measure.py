@@ -1,4 +1,5 @@
-"""CLI verbs of the measurement plane: ``edgemark measure uplift-reports``."""
+"""CLI verbs of the measurement plane: ``edgemark measure uplift | uplift-reports | ope |
+attribution | mmm | budget``; each parses, makes one library call and prints a table or JSON."""
 
 from __future__ import annotations
 
@@ -13,8 +14,78 @@ from edgemark.cli._output import console, handled_errors, print_json
 from edgemark.errors import MeasureError
 
 measure_app = typer.Typer(
-    help="Measure what the decisions changed (uplift with intervals).", no_args_is_help=True
+    help="Measure what the decisions changed: uplift, off-policy value, attribution, MMM.",
+    no_args_is_help=True,
 )
+
+
+def _fmt(value: float | None, spec: str = ".4g") -> str:
+    return "n/a" if value is None or value != value else format(value, spec)
+
+
+def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    table = Table(title=title)
+    for i, column in enumerate(columns):
+        table.add_column(column, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@measure_app.command("uplift")
+def uplift_command(
+    data: Annotated[Path, typer.Option("--data", help="CSV file, one row per unit.")],
+    treatment: Annotated[
+        str, typer.Option("--treatment", help="Column naming each row's arm (2 or more arms).")
+    ],
+    outcome: Annotated[
+        str, typer.Option("--outcome", help="Numeric outcome column (conversion 0/1, revenue).")
+    ],
+    control: Annotated[
+        str | None,
+        typer.Option("--control", help="Value of the control arm (default: control/holdout/0)."),
+    ] = None,
+    covariate: Annotated[
+        str | None,
+        typer.Option("--covariate", help="Pre-period column for CUPED variance reduction."),
+    ] = None,
+    level: Annotated[
+        float, typer.Option("--level", help="Confidence level of the intervals.")
+    ] = 0.95,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Effect of each arm against the control: absolute, relative, interval, p-value."""
+    with handled_errors():
+        from edgemark.measure import ab_test_csv
+
+        result = ab_test_csv(
+            data, treatment, outcome, control=control, covariate=covariate, level=level
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    ci = f"{level:.0%} CI"
+    rows = [
+        [
+            e.arm,
+            str(e.n),
+            _fmt(e.mean),
+            f"{e.effect:+.4g}",
+            f"[{e.ci_low:+.4g}, {e.ci_high:+.4g}]",
+            f"{_fmt(e.relative * 100, '+.1f')}%",
+            f"[{_fmt(e.relative_ci_low * 100, '+.1f')}, {_fmt(e.relative_ci_high * 100, '+.1f')}]%",
+            f"{e.p_value:.2g}",
+        ]
+        for e in result.effects
+    ]
+    first = result.effects[0]
+    rows.insert(0, [result.control, str(first.control_n), _fmt(first.control_mean), *[""] * 5])
+    cuped = "" if result.theta is None else f", CUPED on {result.covariate!r}"
+    _print_table(
+        f"Effect on {outcome!r} against {result.control!r}{cuped}",
+        ["arm", "n", "mean", "effect", ci, "relative", f"relative {ci}", "p-value"],
+        rows,
+    )
 
 
 def _read_rows(path: Path) -> list[Any]:

@@ -1,10 +1,13 @@
 """Measurement plane: what the decisions really changed, with honest intervals.
 
-Pure numpy and the standard library; estimators take the noise of DP reports into account.
+Uplift and A/B tests (from unit-level files or DP-noised reports), off-policy evaluation,
+multi-touch attribution, and marketing-mix modelling with budget allocation. The core is
+numpy and the standard library; MMM needs the ``mmm`` extra.
 """
 
 from __future__ import annotations
 
+from edgemark.measure._abtest import ABTestResult, ArmEffect, ab_test, ab_test_csv
 from edgemark.measure._uplift import (
     UpliftEstimate,
     rate_variance,
@@ -13,7 +16,11 @@ from edgemark.measure._uplift import (
 )
 
 __all__ = [
+    "ABTestResult",
+    "ArmEffect",
     "UpliftEstimate",
+    "ab_test",
+    "ab_test_csv",
     "rate_variance",
     "two_proportion_uplift",
     "uplift_from_reports",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from edgemark.demo import DemoSettings
+from edgemark.demo import DemoSettings, run_demo
 from edgemark.errors import ConfigError
 
 
@@ -22,3 +24,22 @@ from edgemark.errors import ConfigError
 def test_invalid_settings_are_refused(kwargs: dict[str, object], fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         DemoSettings(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_foreign_work_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "work").mkdir()
+    (tmp_path / "work" / "precious.txt").write_text("not the demo's")
+    with pytest.raises(ConfigError, match="not made by the demo"):
+        run_demo(DemoSettings(out_dir=tmp_path))
+    assert (tmp_path / "work" / "precious.txt").exists()
+
+
+def test_a_previous_demo_work_directory_is_replaced(tmp_path: Path) -> None:
+    from edgemark.demo._scenario import _fresh_work_dir
+
+    first = _fresh_work_dir(tmp_path / "work")
+    (first / "keys").mkdir()
+    (first / "keys" / "pseudonym.key").write_bytes(b"k" * 32)
+    second = _fresh_work_dir(tmp_path / "work")
+    assert second == first
+    assert not (second / "keys").exists()

@@ -205,11 +205,18 @@ def _timeline_figure(run: DemoRun) -> Any:
     )
     for version, day in run.rollout_days.items():
         if day >= 0:
-            fig.add_vline(x=day - 0.5, line_dash="dot", annotation_text=f"{version} rollout")
+            fig.add_vline(
+                x=day - 0.5,
+                line_dash="dot",
+                annotation_text=f"{version} rollout starts",
+                annotation_position="top",
+                annotation_yshift=12,
+            )
     fig.update_layout(
         title="Bundle version served by each node, per simulated day",
         xaxis_title="simulated day",
-        height=120 + 40 * len(nodes),
+        height=160 + 40 * len(nodes),
+        margin={"t": 90},
     )
     return fig
 

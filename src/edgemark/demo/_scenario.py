@@ -10,6 +10,7 @@ the nodes refuse and the hub rolls back.
 from __future__ import annotations
 
 import secrets
+import shutil
 import signal
 import time
 from collections import defaultdict
@@ -26,6 +27,7 @@ from edgemark.demo._node_client import LocalNodeClient
 from edgemark.demo._prepare import DAY, Prepared, prepare
 from edgemark.demo._processes import ManagedProcess, start_edgemark, wait_healthy
 from edgemark.demo._settings import DemoSettings
+from edgemark.errors import ConfigError
 from edgemark.hub import AdminClient
 from edgemark.sim import RetailWorld, SimConfig, Visit
 
@@ -69,8 +71,7 @@ def run_demo(settings: DemoSettings, progress: Progress | None = None) -> DemoRu
     """Run the whole loop and return what it observed; every child is stopped on exit."""
     report: Progress = progress or (lambda stage, done, total: None)
     began = time.perf_counter()
-    work = settings.out_dir / "work"
-    work.mkdir(parents=True, exist_ok=True)
+    work = _fresh_work_dir(settings.out_dir / "work")
     world = RetailWorld(
         SimConfig(
             customers=settings.customers,
@@ -109,6 +110,23 @@ def run_demo(settings: DemoSettings, progress: Progress | None = None) -> DemoRu
             child.stop()
     run.wall_time_s = time.perf_counter() - began
     return run
+
+
+_MARKER = ".edgemark-demo-work"
+
+
+def _fresh_work_dir(work: Path) -> Path:
+    """An empty scratch directory; a previous demo's is replaced, anything else refused."""
+    if work.exists():
+        if not (work / _MARKER).exists():
+            raise ConfigError(
+                f"{work} exists and was not made by the demo; choose another --out "
+                "directory or move it away."
+            )
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    (work / _MARKER).write_text("scratch space of `edgemark demo`; replaced on every run\n")
+    return work
 
 
 def _start_hub(settings: DemoSettings, work: Path, children: list[ManagedProcess]) -> AdminClient:

@@ -105,6 +105,62 @@ def _read_rows(path: Path) -> list[Any]:
     return payload
 
 
+@measure_app.command("ope")
+def ope_command(
+    logs: Annotated[Path, typer.Option("--logs", help="CSV of logged decisions, one per row.")],
+    action: Annotated[str, typer.Option("--action", help="Column with the action taken.")],
+    reward: Annotated[str, typer.Option("--reward", help="Column with the observed reward.")],
+    propensity: Annotated[
+        str, typer.Option("--propensity", help="Column with the logging probability of it.")
+    ],
+    target: Annotated[
+        str,
+        typer.Option(
+            "--target", help="CSV of target action probabilities (a column per action), or uniform."
+        ),
+    ],
+    reward_model: Annotated[
+        str, typer.Option("--reward-model", help="DR reward model: mean or lightgbm.")
+    ] = "mean",
+    feature: Annotated[
+        list[str] | None,
+        typer.Option("--feature", help="Context column for the lightgbm reward model (repeat)."),
+    ] = None,
+    level: Annotated[
+        float, typer.Option("--level", help="Confidence level of the intervals.")
+    ] = 0.95,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Value of a target policy from logged decisions: IPS, SNIPS and doubly robust."""
+    with handled_errors():
+        from edgemark.measure import ope_csv
+
+        result = ope_csv(
+            logs,
+            action,
+            reward,
+            propensity,
+            target if target == "uniform" else Path(target),
+            features=feature or (),
+            reward_model=reward_model,
+            level=level,
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    rows = [
+        [e.estimator, f"{e.value:.4g}", f"{e.std_error:.3g}", f"[{e.ci_low:.4g}, {e.ci_high:.4g}]"]
+        for e in result.estimates
+    ]
+    rows.append(["logged", f"{result.logged_value:.4g}", "", ""])
+    _print_table(
+        f"Target policy value over {result.n} decisions (effective sample size "
+        f"{result.effective_sample_size:.0f}, reward model {result.reward_model})",
+        ["estimator", "value", "std error", f"{level:.0%} CI"],
+        rows,
+    )
+
+
 @measure_app.command("uplift-reports")
 def uplift_reports_command(
     reports: Annotated[

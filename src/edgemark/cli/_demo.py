@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from edgemark.cli._output import console, handled_errors, print_json
+from edgemark.cli._exit_codes import ExitCode
+from edgemark.cli._output import console, err_console, handled_errors, print_json
 
 
 def demo(
@@ -44,7 +45,12 @@ def demo(
                     tasks[stage] = bar.add_task(stage, total=total)
                 bar.update(tasks[stage], completed=done, total=total)
 
-            run = run_demo(settings, progress)
+            try:
+                run = run_demo(settings, progress)
+            except KeyboardInterrupt:
+                bar.stop()
+                err_console.print("Interrupted: the hub and every edge node were stopped.")
+                raise typer.Exit(int(ExitCode.INTERRUPTED)) from None
         summary_path, report_path = write_outputs(run, out)
     summary = build_summary(run)
     if as_json:

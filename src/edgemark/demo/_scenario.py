@@ -51,7 +51,7 @@ class DemoRun:
     wall_time_s: float = 0.0
 
 
-class _Terminated(Exception):
+class _Terminated(KeyboardInterrupt):
     """SIGTERM reached the demo; unwound like Ctrl-C so every child is stopped."""
 
 

@@ -9,6 +9,7 @@
     ├── EventError                  an event or an input file does not fit the schema
     ├── FeatureError                invalid feature spec or feature request
     ├── ModelError                  training, export or scoring failed
+    │   └── QualityGateError        a model did not pass its quality gate (not bundled)
     ├── BundleError                 a bundle cannot be built, read or loaded
     │   ├── BundleIntegrityError    a file's bytes do not match the manifest
     │   └── BundleSignatureError    the signature is missing, wrong or from an untrusted key
@@ -52,6 +53,17 @@ class FeatureError(EdgemarkError):
 
 class ModelError(EdgemarkError):
     """Training, export or scoring of a model failed."""
+
+
+class QualityGateError(ModelError):
+    """A model did not beat its baselines (or lost too much in compression); not bundled.
+
+    ``reasons`` lists each failed condition.
+    """
+
+    def __init__(self, message: str, reasons: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.reasons = list(reasons or [])
 
 
 class BundleError(EdgemarkError):

@@ -5,21 +5,29 @@ import edgemark.bundle
 
 def test_all_is_pinned() -> None:
     assert edgemark.bundle.__all__ == [
+        "KEYRING_FILE",
         "MANIFEST_FILE",
         "SIGNATURE_FILE",
         "BundleStore",
+        "KeyStatus",
         "Manifest",
         "TrustStore",
         "build_bundle",
         "canonical_json",
+        "check_runtime",
         "generate_keypair",
         "load_public_key",
         "load_signing_key",
+        "min_onnxruntime_for",
+        "node_runtime",
         "pack_bundle",
+        "read_keyring",
         "read_manifest",
+        "set_key_status",
         "sign_manifest",
         "unpack_bundle",
         "verify_bundle",
+        "verify_report",
     ]
     for name in edgemark.bundle.__all__:
         assert hasattr(edgemark.bundle, name)

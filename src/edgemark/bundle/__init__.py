@@ -1,12 +1,14 @@
 """Bundles, the deployable unit: manifest, content hashes, Ed25519 signature, verify, archive.
 
-Core only (cryptography and the standard library): every edge node verifies what it loads.
+Core only (cryptography and the standard library): every edge node verifies what it loads,
+including the signing key's keyring status and the model's runtime requirements.
 """
 
 from __future__ import annotations
 
 from edgemark.bundle._archive import pack_bundle, unpack_bundle
 from edgemark.bundle._build import build_bundle, sign_manifest
+from edgemark.bundle._keyring import KEYRING_FILE, KeyStatus, read_keyring, set_key_status
 from edgemark.bundle._keys import (
     TrustStore,
     generate_keypair,
@@ -20,23 +22,32 @@ from edgemark.bundle._manifest import (
     canonical_json,
     read_manifest,
 )
+from edgemark.bundle._runtime import check_runtime, min_onnxruntime_for, node_runtime
 from edgemark.bundle._store import BundleStore
-from edgemark.bundle._verify import verify_bundle
+from edgemark.bundle._verify import verify_bundle, verify_report
 
 __all__ = [
+    "KEYRING_FILE",
     "MANIFEST_FILE",
     "SIGNATURE_FILE",
     "BundleStore",
+    "KeyStatus",
     "Manifest",
     "TrustStore",
     "build_bundle",
     "canonical_json",
+    "check_runtime",
     "generate_keypair",
     "load_public_key",
     "load_signing_key",
+    "min_onnxruntime_for",
+    "node_runtime",
     "pack_bundle",
+    "read_keyring",
     "read_manifest",
+    "set_key_status",
     "sign_manifest",
     "unpack_bundle",
     "verify_bundle",
+    "verify_report",
 ]

@@ -1,6 +1,7 @@
 """Ed25519 signing keys for bundles: generating key pairs, loading them, and the trust store.
 
-A node trusts exactly the public keys in its trust store; the key id is the file stem.
+A node trusts exactly the public keys in its trust store (the key id is the file stem),
+each with its keyring status: trusted, rotated (accepted until a date) or revoked.
 """
 
 from __future__ import annotations
@@ -8,11 +9,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from edgemark.bundle._keyring import KeyStatus, read_keyring
 from edgemark.errors import ConfigError
 
 _KEY_ID = re.compile(r"[A-Za-z0-9._-]+")
@@ -106,7 +109,10 @@ def _read_key_file(path: Path, what: str) -> bytes:
 
 
 class TrustStore:
-    """The public keys a node accepts bundle signatures from, by key id.
+    """The public keys a node accepts bundle signatures from, by key id, with their status.
+
+    ``statuses`` (from the directory's ``keyring.json``) marks keys rotated or revoked; a
+    key without a status is trusted. ``get`` returns no key for a revoked id.
 
     >>> key = Ed25519PrivateKey.generate().public_key()
     >>> store = TrustStore({"hub-1": key})
@@ -114,16 +120,21 @@ class TrustStore:
     (('hub-1',), True, None)
     """
 
-    def __init__(self, keys: Mapping[str, Ed25519PublicKey]) -> None:
+    def __init__(
+        self,
+        keys: Mapping[str, Ed25519PublicKey],
+        statuses: Mapping[str, KeyStatus] | None = None,
+    ) -> None:
         for key_id, key in keys.items():
             validate_key_id(key_id)
             if not isinstance(key, Ed25519PublicKey):
                 raise ConfigError(f"Trusted key {key_id!r} is not an Ed25519 public key.")
         self._keys = dict(keys)
+        self._statuses = dict(statuses or {})
 
     @classmethod
     def from_directory(cls, directory: str | os.PathLike[str]) -> TrustStore:
-        """Trust every ``*.pub`` file in ``directory``; the key id is the file stem."""
+        """Trust every ``*.pub`` file in ``directory`` (key id = file stem) per its keyring."""
         directory = Path(directory)
         if not directory.is_dir():
             raise ConfigError(
@@ -136,22 +147,32 @@ class TrustStore:
                 f"Trust directory {directory} holds no *.pub files, so no bundle could verify. "
                 "Copy the hub's public key (<key_id>.pub) into it."
             )
-        return cls(keys)
+        return cls(keys, read_keyring(directory))
 
     @property
     def key_ids(self) -> tuple[str, ...]:
-        """The trusted key ids, sorted."""
-        return tuple(sorted(self._keys))
+        """The key ids whose signatures can verify (trusted or rotated), sorted."""
+        return tuple(sorted(k for k in self._keys if self.status(k).state != "revoked"))
+
+    def status(self, key_id: str) -> KeyStatus:
+        """The keyring status of ``key_id`` (``trusted`` when the keyring does not name it)."""
+        return self._statuses.get(key_id, KeyStatus())
+
+    def accepts(self, key_id: str, today: date) -> bool:
+        """Whether a signature by ``key_id`` is accepted on ``today``."""
+        return key_id in self._keys and self.status(key_id).accepts(today)
 
     def get(self, key_id: str) -> Ed25519PublicKey | None:
-        """The public key for ``key_id``, or ``None`` if it is not trusted."""
+        """The public key for ``key_id``, or ``None`` if it is unknown or revoked."""
+        if self.status(key_id).state == "revoked":
+            return None
         return self._keys.get(key_id)
 
     def __contains__(self, key_id: object) -> bool:
-        return key_id in self._keys
+        return isinstance(key_id, str) and self.get(key_id) is not None
 
     def __len__(self) -> int:
-        return len(self._keys)
+        return len(self.key_ids)
 
     def __repr__(self) -> str:
         return f"TrustStore(key_ids={list(self.key_ids)!r})"

@@ -6,6 +6,7 @@ onnxmltools and onnx are the ``train`` extra, imported inside the function.
 from __future__ import annotations
 
 import os
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -82,3 +83,34 @@ def _floor_f32(text: str) -> np.ndarray[Any, np.dtype[np.float32]]:
     up = rounded.astype(np.float64) > values
     rounded[up] = np.nextafter(rounded[up], np.float32(-np.inf))
     return rounded
+
+
+def runtime_requirements(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The manifest's ``runtime`` object for an ONNX model file (agreement 3).
+
+    Opsets per domain, IR version, the oldest onnxruntime that runs them, and the versions
+    of the packages this model was exported and checked with.
+    """
+    onnx = require("onnx", "train")
+    from edgemark.bundle import min_onnxruntime_for
+
+    proto = onnx.load_model_from_string(Path(path).read_bytes())
+    opsets = {(o.domain or "ai.onnx"): int(o.version) for o in proto.opset_import}
+    return {
+        "onnx_opsets": dict(sorted(opsets.items())),
+        "onnx_ir_version": int(proto.ir_version),
+        "min_onnxruntime": min_onnxruntime_for(opsets),
+        "exported_with": _versions(
+            ("onnxruntime", "onnx", "onnxmltools", "lightgbm", "scikit-learn", "numpy")
+        ),
+    }
+
+
+def _versions(packages: tuple[str, ...]) -> dict[str, str]:
+    out = {}
+    for name in packages:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out

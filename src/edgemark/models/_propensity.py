@@ -1,4 +1,4 @@
-"""Purchase-propensity training: LightGBM on a point-in-time training frame, time-split eval.
+"""Propensity and churn training: LightGBM on a point-in-time training frame, time-split eval.
 
 LightGBM, pandas and scikit-learn are the ``train`` extra, imported inside the functions.
 """
@@ -29,17 +29,24 @@ DEFAULT_PARAMS: dict[str, Any] = {
 
 
 class PropensityModel:
-    """A trained purchase-propensity model: ``booster_`` scores P(purchase within horizon).
+    """A trained binary LightGBM model: ``booster_`` scores P(y=1).
 
-    Made by ``train_propensity``; learned state lives in the attributes ending in ``_``.
+    ``kind`` says what y is: ``"propensity"`` (a purchase within the horizon) or ``"churn"``
+    (no purchase within it). Made by ``train_propensity`` / ``train_churn``; learned state
+    lives in the attributes ending in ``_``.
     """
 
     def __init__(
-        self, booster: Any, feature_names: Sequence[str], metrics: Mapping[str, Any]
+        self,
+        booster: Any,
+        feature_names: Sequence[str],
+        metrics: Mapping[str, Any],
+        kind: str = "propensity",
     ) -> None:
         self.booster_ = booster
         self.feature_names = tuple(feature_names)
         self.metrics_ = dict(metrics)
+        self.kind = kind
 
     @property
     def n_features(self) -> int:
@@ -57,7 +64,7 @@ class PropensityModel:
 
     def __repr__(self) -> str:
         auc = self.metrics_.get("auc_test")
-        return f"PropensityModel(n_features={self.n_features}, auc_test={auc})"
+        return f"PropensityModel(kind={self.kind!r}, n_features={self.n_features}, auc_test={auc})"
 
 
 def train_propensity(
@@ -67,14 +74,47 @@ def train_propensity(
     split_time: float | None = None,
     seed: int = 0,
     params: Mapping[str, Any] | None = None,
+    embargo_days: float = 0.0,
 ) -> PropensityModel:
     """Train LightGBM on rows with ``label_time < split_time``, evaluate on the rest.
 
     ``frame`` is a pandas DataFrame with ``label_time``, ``label`` (0/1) and the feature
-    columns. ``split_time`` defaults to the 75% quantile of ``label_time``. Metrics:
-    ``auc_test``, ``auc_train``, ``n_train``, ``n_test``, ``positive_rate_test``,
+    columns. ``split_time`` defaults to the 75% quantile of ``label_time``. With
+    ``embargo_days`` (set it to the label horizon) training keeps only rows with
+    ``label_time < split_time - embargo``, so no training label looks into the test period.
+    Metrics: ``auc_test``, ``auc_train``, ``n_train``, ``n_test``, ``positive_rate_test``,
     ``split_time``.
     """
+    return _train_binary(frame, feature_names, "propensity", split_time, seed, params, embargo_days)
+
+
+def train_churn(
+    frame: Any,
+    feature_names: Sequence[str],
+    *,
+    split_time: float | None = None,
+    seed: int = 0,
+    params: Mapping[str, Any] | None = None,
+    embargo_days: float = 0.0,
+) -> PropensityModel:
+    """Train a churn model: y = 1 iff NO purchase within the frame's label horizon.
+
+    Same frame, split and metrics as ``train_propensity`` (whose ``label`` is flipped).
+    """
+    if getattr(frame, "columns", None) is not None and "label" in frame.columns:
+        frame = frame.assign(label=1 - frame["label"])
+    return _train_binary(frame, feature_names, "churn", split_time, seed, params, embargo_days)
+
+
+def _train_binary(
+    frame: Any,
+    feature_names: Sequence[str],
+    kind: str,
+    split_time: float | None,
+    seed: int,
+    params: Mapping[str, Any] | None,
+    embargo_days: float,
+) -> PropensityModel:
     lgb = require("lightgbm", "train")
     metrics_mod = require("sklearn.metrics", "train")
     names = _check_frame(frame, feature_names)
@@ -85,12 +125,14 @@ def train_propensity(
     y = labels.astype(np.int64)
     x = frame[list(names)].to_numpy(dtype=np.float32)  # float32: what the ONNX model sees
     split = float(np.quantile(times, 0.75)) if split_time is None else float(split_time)
-    train, test = times < split, times >= split
+    if not 0.0 <= embargo_days < float("inf"):
+        raise ModelError(f"embargo_days must be a non-negative number, got {embargo_days!r}.")
+    train, test = times < split - 86400.0 * embargo_days, times >= split
     _check_split(y, train, test, split)
     full = {**DEFAULT_PARAMS, **dict(params or {}), "seed": seed}
     data = lgb.Dataset(x[train], label=y[train], feature_name=list(names), free_raw_data=True)
     booster = lgb.train(full, data)
-    model = PropensityModel(booster, names, {})
+    model = PropensityModel(booster, names, {}, kind=kind)
     p_train, p_test = model.predict(x[train]), model.predict(x[test])
     model.metrics_ = {
         "auc_test": float(metrics_mod.roc_auc_score(y[test], p_test)),

@@ -1,4 +1,4 @@
-"""Fixtures of the hub tests: settings in tmp_path, an in-process app, signed bundles."""
+"""Fixtures of the hub tests: settings over SQLite and PostgreSQL, a live hub, bundles."""
 
 from __future__ import annotations
 
@@ -11,17 +11,28 @@ import pytest
 from edgemark.bundle import build_bundle, generate_keypair, load_signing_key, pack_bundle
 from edgemark.hub import HubSettings, Secret, ServerThread
 
+from ._databases import BACKENDS, database
 from ._support import ADMIN_TOKEN
 
 
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty hub database: SQLite, and PostgreSQL when a server is configured."""
+    with database(request.param, tmp_path) as url:
+        yield url
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> HubSettings:
+def settings(tmp_path: Path, database_url: str) -> HubSettings:
     return HubSettings(
         admin_token=Secret(ADMIN_TOKEN),
-        database_url=f"sqlite:///{tmp_path / 'hub.db'}",
+        database_url=database_url,
         bundle_dir=tmp_path / "bundles",
         max_json_bytes=64 * 1024,
         max_bundle_bytes=1024 * 1024,
+        rate_limit_per_s=1000.0,
+        rate_limit_burst=1000,
+        controller_interval_s=0.05,
     )
 
 

@@ -13,7 +13,8 @@ from sqlalchemy.orm import Session
 from edgemark.errors import RolloutError
 from edgemark.hub import _rollouts as ro
 from edgemark.hub import validate_waves, wave_sizes
-from edgemark.hub._db import Bundle, Node, create_engine_for, create_schema, session_factory
+from edgemark.hub._db import Bundle, Node, create_engine_for, session_factory
+from edgemark.hub._migrate import upgrade
 
 from ._support import ADMIN, bearer, enrol_node, heartbeat
 
@@ -21,9 +22,9 @@ from ._support import ADMIN, bearer, enrol_node, heartbeat
 
 
 @pytest.fixture
-def session() -> Iterator[Session]:
-    engine = create_engine_for("sqlite://")
-    create_schema(engine)
+def session(database_url: str) -> Iterator[Session]:
+    engine = create_engine_for(database_url)
+    upgrade(engine)
     with session_factory(engine)() as s:
         yield s
     engine.dispose()

@@ -1,7 +1,8 @@
 """The hub's tables (SQLAlchemy 2 declarative models) and the engine/session factory.
 
-SQLite by default (WAL, busy timeout), PostgreSQL by URL. Tables are created with
-``Base.metadata.create_all`` at start; Alembic migrations come in a later issue.
+SQLite by default (WAL, busy timeout), PostgreSQL by URL. The schema is owned by the
+Alembic migrations in ``edgemark/hub/migrations``; a test keeps these models and the
+migrations identical on both databases.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Engine,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -21,6 +23,7 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.pool import StaticPool
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
 
@@ -30,7 +33,11 @@ class Base(DeclarativeBase):
 
 
 class Node(Base):
-    """An enrolled edge node and the figures of its last heartbeat."""
+    """An enrolled edge node, its credential hash and the figures of its last heartbeat.
+
+    The ``h_*`` columns hold the health figures the node reported for ``h_version``
+    (cumulative since it started running that version); the rollout gates read them.
+    """
 
     __tablename__ = "nodes"
 
@@ -38,6 +45,7 @@ class Node(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     token_sha256: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     enrolled_at: Mapped[float] = mapped_column(Float)
+    revoked_at: Mapped[float | None] = mapped_column(Float, default=None)
     active_version: Mapped[str | None] = mapped_column(String(64), default=None)
     last_heartbeat: Mapped[float | None] = mapped_column(Float, default=None)
     heartbeats: Mapped[int] = mapped_column(Integer, default=0)
@@ -45,6 +53,15 @@ class Node(Base):
     latency_p50_us: Mapped[float | None] = mapped_column(Float, default=None)
     latency_p99_us: Mapped[float | None] = mapped_column(Float, default=None)
     last_error: Mapped[dict[str, str] | None] = mapped_column(JSON, default=None)
+    h_version: Mapped[str | None] = mapped_column(String(64), default=None)
+    h_decisions: Mapped[int | None] = mapped_column(Integer, default=None)
+    h_errors: Mapped[int | None] = mapped_column(Integer, default=None)
+    h_p99_us: Mapped[float | None] = mapped_column(Float, default=None)
+    h_psi: Mapped[float | None] = mapped_column(Float, default=None)
+    h_t_exposures: Mapped[int | None] = mapped_column(Integer, default=None)
+    h_t_conversions: Mapped[int | None] = mapped_column(Integer, default=None)
+    h_h_exposures: Mapped[int | None] = mapped_column(Integer, default=None)
+    h_h_conversions: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class EnrolmentToken(Base):
@@ -55,7 +72,23 @@ class EnrolmentToken(Base):
     token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     node_name: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[float] = mapped_column(Float)
+    expires_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(40))
     used_at: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class AdminToken(Base):
+    """A scoped admin token (read, deploy or admin); only its sha256 is stored."""
+
+    __tablename__ = "admin_tokens"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(16))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(40))
+    revoked_at: Mapped[float | None] = mapped_column(Float, default=None)
 
 
 class Bundle(Base):
@@ -72,7 +105,11 @@ class Bundle(Base):
 
 
 class Rollout(Base):
-    """A staged rollout of one bundle version over waves of nodes."""
+    """A staged rollout of one bundle version over waves of nodes (a persisted state machine).
+
+    ``pending`` counts members of the current waves that have not soaked yet; heartbeats
+    decrement it, the controller recomputes it exactly on every tick.
+    """
 
     __tablename__ = "rollouts"
 
@@ -80,11 +117,33 @@ class Rollout(Base):
     seq: Mapped[int] = mapped_column(Integer, unique=True)
     version: Mapped[str] = mapped_column(ForeignKey("bundles.version"))
     waves: Mapped[list[float]] = mapped_column(JSON)
+    wave_sizes: Mapped[list[int]] = mapped_column(JSON)
+    min_nodes: Mapped[int] = mapped_column(Integer)
     current_wave: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[str] = mapped_column(String(16), index=True)
     soak_heartbeats: Mapped[int] = mapped_column(Integer)
+    soak_seconds: Mapped[float] = mapped_column(Float)
+    gates: Mapped[dict[str, Any]] = mapped_column(JSON)
+    baseline: Mapped[dict[str, Any]] = mapped_column(JSON)
+    last_gates: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     created: Mapped[float] = mapped_column(Float)
+    created_by: Mapped[str] = mapped_column(String(40))
+    updated: Mapped[float] = mapped_column(Float)
+    wave_started: Mapped[float] = mapped_column(Float)
+    pending: Mapped[int] = mapped_column(Integer)
     previous_version: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class RolloutMember(Base):
+    """A node's wave in a rollout, fixed at creation, and its healthy heartbeats since."""
+
+    __tablename__ = "rollout_members"
+    __table_args__ = (Index("ix_rollout_members_wave", "rollout_id", "wave"),)
+
+    rollout_id: Mapped[str] = mapped_column(ForeignKey("rollouts.id"), primary_key=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    wave: Mapped[int] = mapped_column(Integer)
+    healthy_heartbeats: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class RolloutEvent(Base):
@@ -96,16 +155,6 @@ class RolloutEvent(Base):
     rollout_id: Mapped[str] = mapped_column(ForeignKey("rollouts.id"), index=True)
     ts: Mapped[float] = mapped_column(Float)
     what: Mapped[str] = mapped_column(Text)
-
-
-class RolloutProgress(Base):
-    """Healthy heartbeats (running the target version) per node since a rollout started."""
-
-    __tablename__ = "rollout_progress"
-
-    rollout_id: Mapped[str] = mapped_column(ForeignKey("rollouts.id"), primary_key=True)
-    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
-    healthy_heartbeats: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Report(Base):
@@ -129,30 +178,63 @@ class Report(Base):
     received_at: Mapped[float] = mapped_column(Float)
 
 
+class AuditEntry(Base):
+    """One entry of the append-only audit log; ``hash`` chains it to the entry before."""
+
+    __tablename__ = "audit_log"
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    ts: Mapped[float] = mapped_column(Float)
+    actor: Mapped[str] = mapped_column(String(80))
+    action: Mapped[str] = mapped_column(String(64))
+    target: Mapped[str] = mapped_column(String(128))
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The single row naming the last audit entry: it serialises appends (row lock) and
+    lets verification notice entries deleted from the end of the log."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(64))
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; the busy timeout makes a second writer
-    # wait instead of failing at once with "database is locked".
+    # wait instead of failing at once with "database is locked". synchronous=NORMAL is
+    # durable across process crashes in WAL mode (only a power loss can drop the last
+    # commits), which is what a control plane behind group commit needs.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def is_sqlite(url: str) -> bool:
+    """Whether ``url`` names a SQLite database."""
+    return url.startswith("sqlite")
 
 
 def create_engine_for(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and cross-thread use."""
-    if url.startswith("sqlite"):
+    if is_sqlite(url):
+        # An in-memory database exists per connection: share one connection between threads.
+        memory = url in ("sqlite://", "sqlite:///:memory:")
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            poolclass=StaticPool if memory else None,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
-
-
-def create_schema(engine: Engine) -> None:
-    """Create missing tables (until Alembic migrations land)."""
-    Base.metadata.create_all(engine)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Any]:

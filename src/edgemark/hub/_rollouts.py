@@ -1,8 +1,16 @@
-"""The rollout controller: waves of nodes, soak-gated advancement and automatic rollback.
+"""The rollout controller: waves, soak, health gates, auto-advance and automatic rollback.
 
-Plain functions over a SQLAlchemy ``Session`` (no HTTP), so each rule is unit-testable.
-Wave membership: nodes sorted by sha256(rollout_id + node_id); wave i covers the first
-ceil(pct_i/100 * n) of them, so a canary wave is never empty.
+Plain functions over a SQLAlchemy ``Session`` (no HTTP), so each rule is unit-testable,
+and every bit of state lives in the database, so a restarted hub (or another replica)
+carries on where the last one stopped. Wave membership is fixed at creation: nodes
+sorted by sha256(rollout_id + node_id); wave i covers the first
+min(n, max(ceil(pct_i/100 * n), min_nodes)) of them, so a canary wave is never empty.
+Nodes enrolled later join the last wave. States::
+
+    in_progress ──pause──► paused ──resume──► in_progress
+         │  └─ gates pass, soaked ─► next wave … ─► completed
+         └─ a gate fails / a node refuses the bundle ─► rolled_back
+    in_progress | paused ──abort──► aborted
 """
 
 from __future__ import annotations
@@ -11,20 +19,32 @@ import hashlib
 import itertools
 import math
 import secrets
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, bindparam, case, func, select, update
 from sqlalchemy.orm import Session
 
 from edgemark.errors import RolloutError
-from edgemark.hub._db import Bundle, Node, Rollout, RolloutEvent, RolloutProgress
+from edgemark.hub import _audit, _gates
+from edgemark.hub._db import Bundle, Node, Rollout, RolloutEvent, RolloutMember
+from edgemark.hub._sql import insert_ignore, table_of
 
 IN_PROGRESS = "in_progress"
+PAUSED = "paused"
 COMPLETED = "completed"
 ROLLED_BACK = "rolled_back"
 ABORTED = "aborted"
-STATES = (IN_PROGRESS, COMPLETED, ROLLED_BACK, ABORTED)
+STATES = (IN_PROGRESS, PAUSED, COMPLETED, ROLLED_BACK, ABORTED)
+ACTIVE = (IN_PROGRESS, PAUSED)
+CONTROLLER = "controller"
+_CHUNK = 500
+_HEALTH = (
+    Node.h_version, Node.h_decisions, Node.h_errors, Node.h_p99_us, Node.h_psi,
+    Node.h_t_exposures, Node.h_t_conversions, Node.h_h_exposures, Node.h_h_conversions,
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -34,6 +54,16 @@ class Assignment:
     version: str | None
     sha256: str | None
     rollout_id: str | None
+
+
+@dataclass(frozen=True)
+class Beat:
+    """What the controller needs from one heartbeat."""
+
+    node_id: str
+    node_name: str
+    active_version: str | None
+    bundle_error: tuple[str, str] | None = None
 
 
 def validate_waves(waves: Sequence[float]) -> list[float]:
@@ -49,16 +79,16 @@ def validate_waves(waves: Sequence[float]) -> list[float]:
     return [float(w) for w in waves]
 
 
-def wave_sizes(waves: Sequence[float], n_nodes: int) -> list[int]:
-    """How many nodes waves 0..k cover: ceil(pct/100 * n), cumulative.
+def wave_sizes(waves: Sequence[float], n_nodes: int, min_nodes: int = 1) -> list[int]:
+    """How many nodes waves 0..k cover: min(n, max(ceil(pct/100 * n), min_nodes)), cumulative.
 
     >>> wave_sizes([25, 50, 100], 4)
     [1, 2, 4]
-    >>> wave_sizes([1, 100], 3)
-    [1, 3]
+    >>> wave_sizes([1, 10, 100], 1000, min_nodes=50)
+    [50, 100, 1000]
     """
     # round() first so 0.1-style float error in pct/100*n cannot add a node
-    return [math.ceil(round(w / 100 * n_nodes, 9)) for w in waves]
+    return [min(n_nodes, max(math.ceil(round(w / 100 * n_nodes, 9)), min_nodes)) for w in waves]
 
 
 def ordered_nodes(rollout_id: str, node_ids: Sequence[str]) -> list[str]:
@@ -67,16 +97,25 @@ def ordered_nodes(rollout_id: str, node_ids: Sequence[str]) -> list[str]:
 
 
 def members(session: Session, rollout: Rollout, up_to_wave: int | None = None) -> list[str]:
-    """Node ids in waves 0..up_to_wave (default: the current wave) of ``rollout``."""
+    """Node ids in waves 0..up_to_wave (default: the current wave), in the rollout's order."""
     wave = rollout.current_wave if up_to_wave is None else up_to_wave
-    node_ids = list(session.scalars(select(Node.id)))
-    size = wave_sizes(rollout.waves, len(node_ids))[wave]
-    return ordered_nodes(rollout.id, node_ids)[:size]
+    found = session.scalars(
+        select(RolloutMember.node_id).where(
+            RolloutMember.rollout_id == rollout.id, RolloutMember.wave <= wave
+        )
+    )
+    return ordered_nodes(rollout.id, list(found))
+
+
+def active(session: Session, *, lock: bool = False) -> Rollout | None:
+    """The rollout in progress or paused, if any (``lock``: row-locked on PostgreSQL)."""
+    query = select(Rollout).where(Rollout.state.in_(ACTIVE))
+    return session.scalar(query.with_for_update() if lock else query)
 
 
 def in_progress(session: Session) -> Rollout | None:
-    """The rollout in progress, if any."""
-    return session.scalar(select(Rollout).where(Rollout.state == IN_PROGRESS))
+    """The active rollout (in progress or paused), if any."""
+    return active(session)
 
 
 def last_completed(session: Session) -> Rollout | None:
@@ -86,43 +125,90 @@ def last_completed(session: Session) -> Rollout | None:
     )
 
 
+def get(session: Session, rollout_id: str) -> Rollout:
+    """A rollout by id (RolloutError 404 if unknown)."""
+    rollout = session.get(Rollout, rollout_id)
+    if rollout is None:
+        raise RolloutError(
+            f"No rollout with id {rollout_id!r}; see `edgemark rollout status`.", 404
+        )
+    return rollout
+
+
 def create(
-    session: Session, version: str, waves: Sequence[float], soak_heartbeats: int, now: float
+    session: Session,
+    version: str,
+    waves: Sequence[float],
+    soak_heartbeats: int,
+    now: float,
+    *,
+    min_nodes: int = 1,
+    soak_seconds: float = 0.0,
+    gates: _gates.GatePolicy | None = None,
+    actor: str = "bootstrap",
 ) -> Rollout:
-    """Start a rollout of ``version`` (RolloutError 409 if one runs, 404 if no such bundle)."""
+    """Start a rollout of ``version`` (RolloutError 409 if one is active, 404 if no bundle)."""
     clean = validate_waves(waves)
-    if soak_heartbeats < 1:
-        raise RolloutError("soak_heartbeats must be at least 1.", 422)
+    if soak_heartbeats < 1 or min_nodes < 1 or not soak_seconds >= 0:
+        raise RolloutError("soak_heartbeats and min_nodes must be >= 1, soak_seconds >= 0.", 422)
     if session.get(Bundle, version) is None:
         raise RolloutError(
             f"No bundle with version {version!r} in the registry; upload it first "
             "(POST /v1/bundles).",
             404,
         )
-    running = in_progress(session)
+    running = active(session, lock=True)
     if running is not None:
         raise RolloutError(
-            f"Rollout {running.id} of {running.version} is still in progress; wait for it to "
-            "complete or roll back before starting another.",
+            f"Rollout {running.id} of {running.version} is still "
+            f"{running.state.replace('_', ' ')}; wait for it to complete, or abort it, "
+            "before starting another.",
             409,
         )
     previous = last_completed(session)
     seq = (session.scalar(select(func.max(Rollout.seq))) or 0) + 1
+    rollout_id = f"rollout-{seq}-{secrets.token_hex(3)}"
+    node_ids = list(session.scalars(select(Node.id).where(Node.revoked_at.is_(None))))
+    sizes = wave_sizes(clean, len(node_ids), min_nodes)
     rollout = Rollout(
-        id=f"rollout-{seq}-{secrets.token_hex(3)}",
-        seq=seq,
-        version=version,
-        waves=clean,
-        current_wave=0,
-        state=IN_PROGRESS,
-        soak_heartbeats=soak_heartbeats,
-        created=now,
+        id=rollout_id, seq=seq, version=version, waves=clean, wave_sizes=sizes,
+        min_nodes=min_nodes, current_wave=0, state=IN_PROGRESS,
+        soak_heartbeats=soak_heartbeats, soak_seconds=float(soak_seconds),
+        gates=(gates or _gates.GatePolicy()).to_json(),
+        baseline=_baseline(session, version).to_json(), last_gates=[], created=now,
+        created_by=actor, updated=now, wave_started=now, pending=sizes[0],
         previous_version=previous.version if previous else None,
-    )
+    )  # fmt: skip
     session.add(rollout)
     session.flush()
+    _add_members(session, rollout_id, ordered_nodes(rollout_id, node_ids), sizes)
     _log_wave_start(session, rollout, now)
+    _audit.append(
+        session, actor, "rollout.start", rollout_id, now,
+        {"version": version, "waves": clean, "wave_sizes": sizes, "min_nodes": min_nodes,
+         "soak_heartbeats": soak_heartbeats, "soak_seconds": soak_seconds,
+         "previous_version": rollout.previous_version},
+    )  # fmt: skip
     return rollout
+
+
+def _add_members(session: Session, rollout_id: str, order: list[str], sizes: list[int]) -> None:
+    rows: list[dict[str, Any]] = []
+    for rank, node_id in enumerate(order):
+        wave = next((i for i, size in enumerate(sizes) if rank < size), len(sizes) - 1)
+        rows.append({"rollout_id": rollout_id, "node_id": node_id, "wave": wave,
+                     "healthy_heartbeats": 0})  # fmt: skip
+    for start in range(0, len(rows), _CHUNK):
+        session.execute(table_of(RolloutMember).insert(), rows[start : start + _CHUNK])
+
+
+def _baseline(session: Session, version: str) -> _gates.Figures:
+    rows = session.execute(
+        select(*_HEALTH).where(
+            Node.revoked_at.is_(None), Node.h_version.is_not(None), Node.h_version != version
+        )
+    )
+    return _gates.Figures.of(r._asdict() for r in rows)
 
 
 def events_of(session: Session, rollout_id: str) -> list[RolloutEvent]:
@@ -136,15 +222,23 @@ def events_of(session: Session, rollout_id: str) -> list[RolloutEvent]:
     )
 
 
-def assignment_for(session: Session, node: Node) -> Assignment:
-    """The version ``node`` should run now.
+def assignment_for(session: Session, node: Node | str) -> Assignment:
+    """The version a node should run now.
 
-    In a rollout: its target for nodes in waves <= current, otherwise the previous
-    version. Without one: the version of the last completed rollout (None if none).
+    In an active rollout: its target for nodes in waves <= current (late nodes: once the
+    last wave runs), otherwise the previous version. Without one: the version of the last
+    completed rollout (None if none).
     """
-    rollout = in_progress(session)
+    node_id = node if isinstance(node, str) else node.id
+    rollout = active(session)
     if rollout is not None:
-        if node.id in members(session, rollout):
+        wave = session.scalar(
+            select(RolloutMember.wave).where(
+                RolloutMember.rollout_id == rollout.id, RolloutMember.node_id == node_id
+            )
+        )
+        last = len(rollout.waves) - 1
+        if (wave if wave is not None else last) <= rollout.current_wave:
             return _assignment(session, rollout.version, rollout.id)
         return _assignment(session, rollout.previous_version, rollout.id)
     done = last_completed(session)
@@ -160,63 +254,213 @@ def on_heartbeat(
     bundle_error: tuple[str, str] | None,
     now: float,
 ) -> None:
-    """Let a node's heartbeat move the rollout in progress: count, advance, complete, roll back.
+    """One node's heartbeat (see ``apply_heartbeats``)."""
+    apply_heartbeats(session, [Beat(node.id, node.name, active_version, bundle_error)], now)
 
-    ``bundle_error`` is ``(version, reason)`` when the node refused a bundle.
-    """
-    rollout = in_progress(session)
-    if rollout is None:
+
+def apply_heartbeats(session: Session, beats: Sequence[Beat], now: float) -> None:
+    """Let heartbeats move the active rollout: roll back on a refused bundle, count healthy
+    heartbeats (running the target version) of current-wave members, and evaluate the
+    gates and advance once the last pending member soaked."""
+    rollout = active(session, lock=True)
+    if rollout is None or not beats:
         return
-    if bundle_error is not None and bundle_error[0] == rollout.version:
-        rollout.state = ROLLED_BACK
-        _log(
-            session,
-            rollout,
-            now,
-            f"rolled back: {node.name} refused {rollout.version}: {bundle_error[1]}",
+    for beat in beats:
+        if beat.bundle_error is not None and beat.bundle_error[0] == rollout.version:
+            reason = f"{beat.node_name} refused {rollout.version}: {beat.bundle_error[1]}"
+            _finish(session, rollout, ROLLED_BACK, now, f"rolled back: {reason}", CONTROLLER)
+            return
+    waves = _member_waves(session, rollout, [b.node_id for b in beats])
+    healthy = Counter(
+        b.node_id for b in beats
+        if b.active_version == rollout.version and waves[b.node_id] <= rollout.current_wave
+    )  # fmt: skip
+    if not healthy:
+        return
+    before = {
+        node_id: count
+        for node_id, count in session.execute(
+            select(RolloutMember.node_id, RolloutMember.healthy_heartbeats).where(
+                RolloutMember.rollout_id == rollout.id, RolloutMember.node_id.in_(list(healthy))
+            )
         )
-        return
-    if active_version == rollout.version:
-        progress = session.get(RolloutProgress, (rollout.id, node.id))
-        if progress is None:
-            progress = RolloutProgress(rollout_id=rollout.id, node_id=node.id, healthy_heartbeats=0)
-            session.add(progress)
-        progress.healthy_heartbeats += 1
-        session.flush()
-    _advance(session, rollout, now)
+    }
+    table = table_of(RolloutMember)
+    session.execute(
+        update(table)
+        .where(and_(table.c.rollout_id == rollout.id, table.c.node_id == bindparam("b_node")))
+        .values(healthy_heartbeats=table.c.healthy_heartbeats + bindparam("b_k")),
+        [{"b_node": n, "b_k": k} for n, k in healthy.items()],
+    )
+    soak = rollout.soak_heartbeats
+    crossed = sum(1 for n, k in healthy.items() if before.get(n, 0) < soak <= before.get(n, 0) + k)
+    if crossed:
+        rollout.pending -= crossed
+        if rollout.pending <= 0:
+            evaluate(session, rollout, now)
 
 
-def _advance(session: Session, rollout: Rollout, now: float) -> None:
-    # Loops because consecutive waves can hold the same nodes (e.g. 2 nodes, [25, 50, 100]).
-    while _soaked(session, rollout):
+def _member_waves(session: Session, rollout: Rollout, node_ids: list[str]) -> dict[str, int]:
+    wanted = sorted(set(node_ids))
+    waves: dict[str, int] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        rows = session.execute(
+            select(RolloutMember.node_id, RolloutMember.wave).where(
+                RolloutMember.rollout_id == rollout.id, RolloutMember.node_id.in_(chunk)
+            )
+        )
+        waves.update({node_id: wave for node_id, wave in rows})
+    late = [n for n in wanted if n not in waves]
+    if late:  # enrolled after the rollout started: they join the last wave
+        last = len(rollout.waves) - 1
+        rows = [{"rollout_id": rollout.id, "node_id": n, "wave": last, "healthy_heartbeats": 0}
+                for n in late]  # fmt: skip
+        session.execute(insert_ignore(session, table_of(RolloutMember)), rows)
+        waves.update(dict.fromkeys(late, last))
+        if rollout.current_wave == last:
+            rollout.pending += len(late)
+    return waves
+
+
+def tick(session: Session, now: float) -> Rollout | None:
+    """The controller's periodic step: evaluate the active rollout (if any) and return it."""
+    rollout = active(session, lock=True)
+    if rollout is not None:
+        evaluate(session, rollout, now)
+    return rollout
+
+
+def evaluate(session: Session, rollout: Rollout, now: float) -> None:
+    """Recount pending members, run the gates (a failure rolls back, also while paused),
+    and advance through every wave that is soaked, its soak time over and its gates green."""
+    while rollout.state in ACTIVE:
+        counted, rollout.pending = _recount(session, rollout)
+        results = _gates.evaluate(*_figures(session, rollout), _policy(rollout))
+        rollout.last_gates = [r.to_json() for r in results]
+        bad = _gates.failed(results)
+        if bad:
+            what = "; ".join(f"gate {r.gate} failed: {r.detail}" for r in bad)
+            _finish(session, rollout, ROLLED_BACK, now, f"rolled back: {what}", CONTROLLER)
+            return
+        soaked = counted > 0 and rollout.pending == 0
+        if not (rollout.state == IN_PROGRESS and soaked):
+            return
+        if now - rollout.wave_started < rollout.soak_seconds:
+            return
         if rollout.current_wave == len(rollout.waves) - 1:
-            rollout.state = COMPLETED
-            _log(session, rollout, now, "completed")
+            _finish(session, rollout, COMPLETED, now, "completed", CONTROLLER)
             return
         rollout.current_wave += 1
+        rollout.wave_started = rollout.updated = now
         _log_wave_start(session, rollout, now)
+        _audit.append(session, CONTROLLER, "rollout.advance", rollout.id, now,
+                      {"wave": rollout.current_wave + 1, "gates": rollout.last_gates})  # fmt: skip
 
 
-def _soaked(session: Session, rollout: Rollout) -> bool:
-    wanted = members(session, rollout)
-    if not wanted:
-        return False
+def _policy(rollout: Rollout) -> _gates.GatePolicy:
+    return _gates.GatePolicy.from_json(rollout.gates)
+
+
+def _recount(session: Session, rollout: Rollout) -> tuple[int, int]:
+    """(members of the current waves, of which not soaked yet), revoked nodes left out."""
+    m = RolloutMember
+    unsoaked = func.sum(case((m.healthy_heartbeats < rollout.soak_heartbeats, 1), else_=0))
+    row = session.execute(
+        select(func.count(), func.coalesce(unsoaked, 0))
+        .select_from(m)
+        .join(Node, Node.id == m.node_id)
+        .where(m.rollout_id == rollout.id, m.wave <= rollout.current_wave)
+        .where(Node.revoked_at.is_(None))
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def _figures(session: Session, rollout: Rollout) -> tuple[_gates.Figures, _gates.Figures]:
+    m = RolloutMember
     rows = session.execute(
-        select(RolloutProgress.node_id, RolloutProgress.healthy_heartbeats).where(
-            RolloutProgress.rollout_id == rollout.id
+        select(m.wave, *_HEALTH)
+        .select_from(Node)
+        .outerjoin(m, and_(m.node_id == Node.id, m.rollout_id == rollout.id))
+        .where(Node.revoked_at.is_(None), Node.h_version.is_not(None))
+    ).all()
+    wave, rest = _gates.Figures(), _gates.Figures()
+    for row in rows:
+        values = row._asdict()
+        in_wave = row.wave is not None and row.wave <= rollout.current_wave
+        if in_wave and row.h_version == rollout.version:
+            wave.add(values)
+        elif not in_wave and row.h_version != rollout.version:
+            rest.add(values)
+    if rest.decisions < _policy(rollout).min_decisions:
+        rest = _gates.Figures.from_json(rollout.baseline)  # e.g. the last wave: no rest left
+    return wave, rest
+
+
+def pause(session: Session, rollout_id: str, now: float, actor: str, reason: str = "") -> Rollout:
+    """Stop advancing (gates still roll back); RolloutError 409 unless in progress."""
+    rollout = _in_state(session, rollout_id, (IN_PROGRESS,), "pause")
+    return _transition(session, rollout, PAUSED, now, actor, "paused", reason)
+
+
+def resume(session: Session, rollout_id: str, now: float, actor: str, reason: str = "") -> Rollout:
+    """Advance again from where it paused; RolloutError 409 unless paused."""
+    rollout = _in_state(session, rollout_id, (PAUSED,), "resume")
+    _transition(session, rollout, IN_PROGRESS, now, actor, "resumed", reason)
+    evaluate(session, rollout, now)
+    return rollout
+
+
+def abort(session: Session, rollout_id: str, now: float, actor: str, reason: str = "") -> Rollout:
+    """Stop the rollout; every node goes back to the previous version."""
+    rollout = _in_state(session, rollout_id, ACTIVE, "abort")
+    return _transition(session, rollout, ABORTED, now, actor, "aborted", reason)
+
+
+def _in_state(session: Session, rollout_id: str, states: Sequence[str], verb: str) -> Rollout:
+    rollout = get(session, rollout_id)
+    session.refresh(rollout, with_for_update=True)
+    if rollout.state not in states:
+        raise RolloutError(
+            f"Cannot {verb} rollout {rollout_id}: it is {rollout.state} "
+            f"(only a rollout that is {' or '.join(states)} can be {verb}d).",
+            409,
         )
-    )
-    healthy = {node_id: count for node_id, count in rows}
-    return all(healthy.get(n, 0) >= rollout.soak_heartbeats for n in wanted)
+    return rollout
+
+
+def _transition(
+    session: Session, rollout: Rollout, state: str, now: float, actor: str, what: str, reason: str
+) -> Rollout:
+    text = f"{what} by {actor}" + (f": {reason}" if reason else "")
+    _finish(session, rollout, state, now, text, actor, action=f"rollout.{what}")
+    return rollout
+
+
+def _finish(
+    session: Session,
+    rollout: Rollout,
+    state: str,
+    now: float,
+    what: str,
+    actor: str,
+    action: str | None = None,
+) -> None:
+    rollout.state, rollout.updated = state, now
+    _log(session, rollout, now, what)
+    details = {"version": rollout.version, "wave": rollout.current_wave + 1, "what": what}
+    _audit.append(session, actor, action or f"rollout.{state}", rollout.id, now, details)
 
 
 def _assignment(session: Session, version: str | None, rollout_id: str) -> Assignment:
-    bundle = session.get(Bundle, version) if version is not None else None
-    return Assignment(version, bundle.sha256 if bundle else None, rollout_id)
+    sha = (
+        session.scalar(select(Bundle.sha256).where(Bundle.version == version)) if version else None
+    )
+    return Assignment(version, sha, rollout_id)
 
 
 def _log_wave_start(session: Session, rollout: Rollout, now: float) -> None:
-    n = len(members(session, rollout))
+    n = rollout.wave_sizes[rollout.current_wave]
     nodes = "node" if n == 1 else "nodes"
     _log(
         session,

@@ -5,9 +5,9 @@ A body that does not fit is answered with 422 and a message that names the field
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from edgemark.hub._bundles import VERSION_PATTERN
 
@@ -20,6 +20,8 @@ Version = Annotated[str, StringConstraints(pattern=VERSION_PATTERN)]
 Label = Annotated[str, StringConstraints(min_length=1, max_length=128)]
 Token = Annotated[str, StringConstraints(min_length=1, max_length=256)]
 Micros = Annotated[float, Field(ge=0, le=3.6e9, allow_inf_nan=False)]
+Count = Annotated[int, Field(ge=0, le=_BIG)]
+Reason = Annotated[str, StringConstraints(max_length=500)]
 
 
 class _Strict(BaseModel):
@@ -39,6 +41,21 @@ class EnrolIn(_Strict):
     node_name: NodeName
 
 
+class GatesIn(_Strict):
+    """Thresholds of a rollout's health gates (see ``edgemark.hub.GatePolicy``)."""
+
+    enabled: bool = True
+    min_decisions: Annotated[int, Field(ge=1, le=_BIG)] = 200
+    min_exposures: Annotated[int, Field(ge=1, le=_BIG)] = 200
+    z: Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)] = 1.645
+    max_error_rate_increase: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.01
+    max_p99_ratio: Annotated[float, Field(ge=1, le=1000, allow_inf_nan=False)] = 2.0
+    p99_floor_us: Micros = 2000.0
+    max_psi: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 0.25
+    max_psi_increase: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = 0.1
+    max_conversion_drop: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.02
+
+
 class RolloutIn(_Strict):
     """POST /v1/rollouts."""
 
@@ -47,7 +64,48 @@ class RolloutIn(_Strict):
         list[Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]],
         Field(min_length=1, max_length=20),
     ] = Field(default_factory=lambda: [25.0, 50.0, 100.0])
+    min_nodes: Annotated[int, Field(ge=1, le=1_000_000)] = 1
     soak_heartbeats: Annotated[int, Field(ge=1, le=10_000)] = 1
+    soak_seconds: Annotated[float, Field(ge=0, le=30 * 86400, allow_inf_nan=False)] = 0.0
+    gates: GatesIn = Field(default_factory=GatesIn)
+
+
+class ReasonIn(_Strict):
+    """POST /v1/rollouts/{id}/pause|resume|abort and /v1/nodes/{node}/revoke."""
+
+    reason: Reason = ""
+
+
+class AdminTokenIn(_Strict):
+    """POST /v1/admin-tokens."""
+
+    name: NodeName
+    scope: Literal["read", "deploy", "admin"]
+
+
+class HealthIn(_Strict):
+    """Health figures of the version a node runs, cumulative since it started running it."""
+
+    version: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+    decisions: Count
+    errors: Count | None = None
+    decide_p99_us: Micros | None = None
+    drift_psi: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = None
+    treatment_exposures: Count | None = None
+    treatment_conversions: Count | None = None
+    holdout_exposures: Count | None = None
+    holdout_conversions: Count | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> HealthIn:
+        if self.errors is not None and self.errors > self.decisions:
+            raise ValueError("errors cannot exceed decisions")
+        for arm in ("treatment", "holdout"):
+            exposures = getattr(self, f"{arm}_exposures")
+            conversions = getattr(self, f"{arm}_conversions")
+            if conversions is not None and (exposures is None or conversions > exposures):
+                raise ValueError(f"{arm}_conversions needs {arm}_exposures >= it")
+        return self
 
 
 class BundleErrorIn(_Strict):
@@ -70,6 +128,7 @@ class HeartbeatIn(_Strict):
     latency_p50_us: Micros | None = None
     latency_p99_us: Micros | None = None
     bundle_error: BundleErrorIn | None = None
+    health: HealthIn | None = None
 
 
 class ReportIn(_Strict):

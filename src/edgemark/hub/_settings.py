@@ -16,6 +16,7 @@ from edgemark.errors import ConfigError
 ENV_ADMIN_TOKEN = "EDGEMARK_ADMIN_TOKEN"
 ENV_DATABASE = "EDGEMARK_HUB_DB"
 ENV_BUNDLES = "EDGEMARK_HUB_BUNDLES"
+ENV_RATE_LIMIT = "EDGEMARK_HUB_RATE_LIMIT"
 MIN_ADMIN_TOKEN_CHARS = 16
 
 
@@ -87,6 +88,11 @@ class HubSettings:
     bundle_dir: Path = field(default_factory=lambda: Path("hub-bundles"))
     max_bundle_bytes: int = 64 * 1024 * 1024
     max_json_bytes: int = 1024 * 1024
+    rate_limit_per_s: float = 20.0
+    rate_limit_burst: int = 200
+    enrolment_ttl_s: float = 24 * 3600.0
+    controller_interval_s: float = 1.0
+    heartbeat_batch_max: int = 1000
 
     def __post_init__(self) -> None:
         if len(self.admin_token.reveal()) < MIN_ADMIN_TOKEN_CHARS:
@@ -95,6 +101,15 @@ class HubSettings:
             )
         if self.max_bundle_bytes <= 0 or self.max_json_bytes <= 0:
             raise ConfigError("max_bundle_bytes and max_json_bytes must be positive.")
+        if self.rate_limit_per_s <= 0 or self.rate_limit_burst < 1:
+            raise ConfigError(
+                "rate_limit_per_s must be positive and rate_limit_burst at least 1 "
+                f"(got {self.rate_limit_per_s}, {self.rate_limit_burst})."
+            )
+        if self.enrolment_ttl_s <= 0 or self.controller_interval_s <= 0:
+            raise ConfigError("enrolment_ttl_s and controller_interval_s must be positive.")
+        if self.heartbeat_batch_max < 1:
+            raise ConfigError("heartbeat_batch_max must be at least 1.")
 
     @classmethod
     def from_env(
@@ -107,7 +122,8 @@ class HubSettings:
 
         Read once, at an entry point. Keys: EDGEMARK_ADMIN_TOKEN (required, >= 16 chars),
         EDGEMARK_HUB_DB (default ``sqlite:///hub.db``), EDGEMARK_HUB_BUNDLES (default
-        ``hub-bundles``). An override of ``None`` means "not given".
+        ``hub-bundles``), EDGEMARK_HUB_RATE_LIMIT (requests per second per client,
+        default 20). An override of ``None`` means "not given".
         """
         env: dict[str, str] = dict(os.environ if environ is None else environ)
         env.update({k: v for k, v in (overrides or {}).items() if v is not None})
@@ -115,4 +131,18 @@ class HubSettings:
             admin_token=admin_token_from_env(env),
             database_url=env.get(ENV_DATABASE) or "sqlite:///hub.db",
             bundle_dir=Path(env.get(ENV_BUNDLES) or "hub-bundles"),
+            rate_limit_per_s=_positive_float(env, ENV_RATE_LIMIT, 20.0),
         )
+
+
+def _positive_float(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{key} must be a positive number; got {raw!r}.")
+    return value

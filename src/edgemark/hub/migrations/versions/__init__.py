@@ -1,0 +1,1 @@
+"""Alembic revisions of the hub's schema, oldest first (``r0001_initial`` ...)."""

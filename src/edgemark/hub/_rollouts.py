@@ -305,12 +305,12 @@ def _member_waves(session: Session, rollout: Rollout, node_ids: list[str]) -> di
     waves: dict[str, int] = {}
     for start in range(0, len(wanted), _CHUNK):
         chunk = wanted[start : start + _CHUNK]
-        rows = session.execute(
+        found = session.execute(
             select(RolloutMember.node_id, RolloutMember.wave).where(
                 RolloutMember.rollout_id == rollout.id, RolloutMember.node_id.in_(chunk)
             )
         )
-        waves.update({node_id: wave for node_id, wave in rows})
+        waves.update({node_id: wave for node_id, wave in found})
     late = [n for n in wanted if n not in waves]
     if late:  # enrolled after the rollout started: they join the last wave
         last = len(rollout.waves) - 1

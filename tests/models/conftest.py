@@ -57,3 +57,14 @@ def make_frame() -> Callable[..., tuple[pd.DataFrame, np.ndarray]]:
 def onnx_path(trained: dict[str, Any]) -> Path:
     path: Path = trained["onnx"]
     return path
+
+
+@pytest.fixture(scope="session")
+def factory(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One full factory run (propensity) on 8000 synthetic rows."""
+    from edgemark.models import FactoryConfig, train_model
+
+    frame, _ = synthetic_frame(n=8000, seed=1)
+    out = tmp_path_factory.mktemp("factory")
+    config = FactoryConfig(seed=2, n_bootstrap=100)
+    return train_model(frame, FEATURES, out, feature_spec_hash="f" * 64, config=config)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ def _as_dir(source: Path) -> Iterator[Path]:
 
 def _summary(manifest: Any) -> dict[str, Any]:
     return {
+        **{k: v for k, v in manifest.extra.items()},
         "name": manifest.name,
         "version": manifest.version,
         "key_id": manifest.key_id,
@@ -50,6 +52,55 @@ def _print_summary(summary: dict[str, Any], title: str) -> None:
         console.print(f"  file {name}: sha256 {digest[:16]}…")
     for name, value in sorted(summary["metrics"].items()):
         console.print(f"  metric {name}: {value}")
+    runtime = summary.get("runtime")
+    if isinstance(runtime, dict):
+        opsets = ", ".join(f"{d} {v}" for d, v in sorted(runtime.get("onnx_opsets", {}).items()))
+        console.print(
+            f"  runtime:           onnxruntime >= {runtime.get('min_onnxruntime')}; opsets {opsets}"
+        )
+
+
+def _card(directory: Path, summary: dict[str, Any]) -> dict[str, Any] | None:
+    """The bundle's model card (JSON), if it ships one."""
+    name = summary.get("model_card")
+    if not isinstance(name, str) or name not in summary["files"]:
+        return None
+    try:
+        card: dict[str, Any] = json.loads((directory / name).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return card
+
+
+def _print_card(directory: Path, summary: dict[str, Any]) -> None:
+    md = directory / "card.md"
+    if "card.md" in summary["files"] and md.is_file():
+        console.print("")
+        console.print(md.read_text(encoding="utf-8"), markup=False, highlight=False)
+
+
+def _print_checks(checks: list[dict[str, Any]]) -> None:
+    for check in checks:
+        mark = "[green]ok[/]  " if check["ok"] else "[red]FAIL[/]"
+        console.print(f"  {mark} {check['check']:<9} {check['detail']}", highlight=False)
+
+
+def _selftest_check(directory: Path, summary: dict[str, Any]) -> dict[str, Any] | None:
+    """Run the bundle's self-test on this machine's ONNX Runtime (agreement 1)."""
+    from edgemark.errors import EdgemarkError
+    from edgemark.models import OnnxScorer, run_selftest
+
+    name = summary.get("selftest", "selftest.json")
+    model = next((f for f in sorted(summary["files"]) if f.endswith(".onnx")), None)
+    if name not in summary["files"] or model is None:
+        return None
+    try:
+        data = json.loads((directory / name).read_text(encoding="utf-8"))
+        worst = run_selftest(OnnxScorer(directory / model), data)
+    except (EdgemarkError, OSError, ValueError) as exc:
+        return {"check": "selftest", "ok": False, "detail": str(exc)}
+    rows = len(data["inputs"])
+    return {"check": "selftest", "ok": True, "detail": f"{rows} rows, max |diff| {worst:.2e}"}
 
 
 def register(app: typer.Typer) -> None:
@@ -59,40 +110,63 @@ def register(app: typer.Typer) -> None:
     @bundle.command("verify")
     def verify(
         source: Annotated[Path, typer.Argument(help="Bundle directory or .tar.gz archive.")],
-        trust: Annotated[Path, typer.Option("--trust", help="Directory of trusted *.pub keys.")],
+        trust: Annotated[
+            Path,
+            typer.Option("--trust", help="Directory of trusted *.pub keys (and keyring.json)."),
+        ],
         as_json: Annotated[
-            bool, typer.Option("--json", help="Print the manifest summary as JSON.")
+            bool, typer.Option("--json", help="Print the checks and manifest summary as JSON.")
         ] = False,
     ) -> None:
-        """Check a bundle's signature against the trust store and every file's hash."""
-        from edgemark.bundle import TrustStore, verify_bundle
+        """Check key status, signature, every file's hash, runtime needs and the self-test.
+
+        Every check runs and is listed, so the output says exactly what failed.
+        """
+        from edgemark.bundle import TrustStore, read_manifest, verify_report
+        from edgemark.errors import BundleError
 
         with handled_errors():
             store = TrustStore.from_directory(trust)
             with _as_dir(source) as directory:
-                summary = _summary(verify_bundle(directory, store))
+                checks = verify_report(directory, store)
+                summary = _summary(read_manifest(directory)) if checks[0]["ok"] else {}
+                if all(c["ok"] for c in checks):
+                    selftest = _selftest_check(directory, summary)
+                    checks += [selftest] if selftest else []
+            ok = all(c["ok"] for c in checks)
             if as_json:
-                print_json({"verified": True, **summary})
+                print_json({"verified": ok, "checks": checks, **summary})
             else:
-                _print_summary(summary, "[green]verified[/]")
+                if summary:
+                    title = "[green]verified[/]" if ok else "[red]NOT verified[/]"
+                    _print_summary(summary, title)
+                _print_checks(checks)
+            if not ok:
+                failed = [c for c in checks if not c["ok"]]
+                raise BundleError(
+                    f"{len(failed)} check(s) failed: "
+                    + "; ".join(f"{c['check']}: {c['detail']}" for c in failed)
+                )
 
     @bundle.command("inspect")
     def inspect(
         source: Annotated[Path, typer.Argument(help="Bundle directory or .tar.gz archive.")],
         as_json: Annotated[
-            bool, typer.Option("--json", help="Print the manifest summary as JSON.")
+            bool, typer.Option("--json", help="Print the manifest, card and metrics as JSON.")
         ] = False,
     ) -> None:
-        """Show a bundle's manifest WITHOUT verifying it (use `bundle verify` for that)."""
+        """Show a bundle's manifest, model card and metrics WITHOUT verifying it."""
         from edgemark.bundle import read_manifest
 
         with handled_errors():
             with _as_dir(source) as directory:
                 summary = _summary(read_manifest(directory))
-            if as_json:
-                print_json({"verified": False, **summary})
-            else:
+                card = _card(directory, summary)
+                if as_json:
+                    print_json({"verified": False, **summary, "card": card})
+                    return
                 _print_summary(summary, "[yellow]unverified[/]")
+                _print_card(directory, summary)
 
     @bundle.command("pack")
     def pack(

@@ -9,6 +9,7 @@ def test_public_names_are_pinned() -> None:
         "DEFAULT_OFFERS",
         "DEFAULT_START",
         "GenerateResult",
+        "JourneyWorld",
         "OfferSpec",
         "RetailWorld",
         "SimConfig",

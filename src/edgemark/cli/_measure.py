@@ -161,6 +161,61 @@ def ope_command(
     )
 
 
+@measure_app.command("attribution")
+def attribution_command(
+    paths: Annotated[
+        Path,
+        typer.Option(
+            "--paths",
+            help="CSV: path ('a > b > c'), total_conversions, total_null "
+            "[, total_conversion_value].",
+        ),
+    ],
+    order: Annotated[
+        list[int] | None, typer.Option("--order", help="Markov order(s) 1-3 (repeat).")
+    ] = None,
+    sep: Annotated[str, typer.Option("--sep", help="Separator between channels.")] = ">",
+    half_life: Annotated[
+        float, typer.Option("--half-life", help="Time-decay half-life, in touches.")
+    ] = 2.0,
+    permutations: Annotated[
+        int, typer.Option("--permutations", help="Orders sampled for Shapley beyond 12 channels.")
+    ] = 1000,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Conversions per channel: rule-based models, Markov removal effects and Shapley."""
+    with handled_errors():
+        from edgemark.measure import attribution_csv
+
+        result = attribution_csv(
+            paths,
+            sep=sep,
+            orders=order or (1, 2, 3),
+            half_life=half_life,
+            permutations=permutations,
+        )
+    if as_json:
+        print_json(result.to_dict())
+        return
+    models = list(result.conversions)
+    rows = [
+        [channel, *(f"{result.conversions[m][channel]:.1f}" for m in models)]
+        for channel in result.channels
+    ]
+    _print_table(
+        f"Conversions by channel ({result.total_conversions:.0f} of {result.journeys:.0f} "
+        f"journeys; Shapley {result.shapley.to_dict()['method']})",
+        ["channel", *models],
+        rows,
+    )
+    effects = [
+        [c, *(f"{m.removal_effects[c]:.3f}" for m in result.markov)] for c in result.channels
+    ]
+    _print_table(
+        "Markov removal effects", ["channel", *(f"order {m.order}" for m in result.markov)], effects
+    )
+
+
 @measure_app.command("uplift-reports")
 def uplift_reports_command(
     reports: Annotated[

@@ -8,7 +8,17 @@ numpy and the standard library; MMM needs the ``mmm`` extra.
 from __future__ import annotations
 
 from edgemark.measure._abtest import ABTestResult, ArmEffect, ab_test, ab_test_csv
+from edgemark.measure._attribution import (
+    RULES,
+    AttributionResult,
+    attribute,
+    attribution_csv,
+    rule_attribution,
+)
+from edgemark.measure._markov import MarkovResult, markov_attribution
 from edgemark.measure._ope import OPEResult, PolicyValue, off_policy_value, ope_csv
+from edgemark.measure._paths import Paths, read_paths
+from edgemark.measure._shapley import ShapleyResult, shapley_attribution
 from edgemark.measure._uplift import (
     UpliftEstimate,
     rate_variance,
@@ -17,16 +27,27 @@ from edgemark.measure._uplift import (
 )
 
 __all__ = [
+    "RULES",
     "ABTestResult",
     "ArmEffect",
+    "AttributionResult",
+    "MarkovResult",
     "OPEResult",
+    "Paths",
     "PolicyValue",
+    "ShapleyResult",
     "UpliftEstimate",
     "ab_test",
     "ab_test_csv",
+    "attribute",
+    "attribution_csv",
+    "markov_attribution",
     "off_policy_value",
     "ope_csv",
     "rate_variance",
+    "read_paths",
+    "rule_attribution",
+    "shapley_attribution",
     "two_proportion_uplift",
     "uplift_from_reports",
 ]

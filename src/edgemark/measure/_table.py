@@ -44,16 +44,23 @@ class Columns:
     numbers: dict[str, FloatArray]
     text: dict[str, Codes]
     rows: int
+    strings: dict[str, npt.NDArray[np.str_]]
 
 
 def read_columns(
-    path: Path, numbers: Sequence[str] = (), text: Sequence[str] = (), *, what: str = "data"
+    path: Path,
+    numbers: Sequence[str] = (),
+    text: Sequence[str] = (),
+    *,
+    strings: Sequence[str] = (),
+    what: str = "data",
 ) -> Columns:
-    """Read ``numbers`` (as float64; empty or non-numeric cells raise) and ``text`` columns."""
+    """Read ``numbers`` (as float64; empty or non-numeric cells raise), ``text`` columns
+    (factorised) and ``strings`` columns (raw)."""
     path = Path(path)
     if not path.is_file():
         raise MeasureError(f"{what} file {path} does not exist; check the path")
-    wanted = list(dict.fromkeys([*numbers, *text]))
+    wanted = list(dict.fromkeys([*numbers, *text, *strings]))
     if importlib.util.find_spec("pyarrow") is not None:
         raw = _read_arrow(path, wanted, what)
     else:
@@ -65,6 +72,7 @@ def read_columns(
         numbers={name: _to_float(raw[name], name, path) for name in numbers},
         text={name: Codes.of(raw[name]) for name in text},
         rows=rows,
+        strings={name: raw[name] for name in strings},
     )
 
 

@@ -9,6 +9,8 @@ def test_all_is_pinned_and_sorted() -> None:
     assert edgemark.hub.__all__ == [
         "AdminClient",
         "Assignment",
+        "AuditVerdict",
+        "GatePolicy",
         "HubSettings",
         "Secret",
         "ServerThread",
@@ -16,7 +18,10 @@ def test_all_is_pinned_and_sorted() -> None:
         "create_app",
         "enrol",
         "serve",
+        "upgrade_database",
         "validate_waves",
+        "verify_audit_chain",
+        "verify_audit_database",
         "wave_sizes",
     ]
     assert edgemark.hub.__all__ == sorted(edgemark.hub.__all__)

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from edgemark.hub._db import AuditEntry, AuditHead
+from edgemark.hub._db import AuditEntry, AuditHead, create_engine_for, session_factory
 
 GENESIS = "0" * 64
 _HEAD_ID = 1
@@ -135,3 +135,13 @@ def verify_session(session: Session, page: int = 5000) -> AuditVerdict:
             after = batch[-1].seq
 
     return verify_chain(rows(), head(session))
+
+
+def verify_database(database_url: str) -> AuditVerdict:
+    """Verify the audit log of the hub database at ``database_url`` (read only)."""
+    engine = create_engine_for(database_url)
+    try:
+        with session_factory(engine)() as session:
+            return verify_session(session)
+    finally:
+        engine.dispose()

@@ -6,7 +6,7 @@ refused rollout) carrying the hub's ``detail``; an unreachable hub is a ``HubErr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -83,19 +83,72 @@ class AdminClient:
         return self._send("GET", f"/v1/bundles/{version}").content
 
     def create_rollout(
-        self, version: str, waves: Sequence[float], soak_heartbeats: int = 1
+        self,
+        version: str,
+        waves: Sequence[float],
+        soak_heartbeats: int = 1,
+        *,
+        min_nodes: int = 1,
+        soak_seconds: float = 0.0,
+        gates: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Start a rollout (RolloutError if one is in progress or the version is unknown)."""
-        payload = {"version": version, "waves": list(waves), "soak_heartbeats": soak_heartbeats}
+        """Start a rollout (RolloutError if one is active or the version is unknown).
+
+        ``gates`` overrides gate thresholds by name (see ``GatePolicy``).
+        """
+        payload: dict[str, Any] = {
+            "version": version, "waves": list(waves), "soak_heartbeats": soak_heartbeats,
+            "min_nodes": min_nodes, "soak_seconds": soak_seconds,
+        }  # fmt: skip
+        if gates:
+            payload["gates"] = dict(gates)
         return _json(self._send("POST", "/v1/rollouts", json=payload, rollout=True))
 
     def rollouts(self) -> dict[str, Any]:
         """Every rollout, newest first, each with its events: ``{"rollouts": [...]}``."""
         return _json(self._send("GET", "/v1/rollouts"))
 
+    def rollout(self, rollout_id: str) -> dict[str, Any]:
+        """One rollout with its events and last gate results."""
+        return _json(self._send("GET", f"/v1/rollouts/{rollout_id}", rollout=True))
+
+    def control_rollout(self, rollout_id: str, verb: str, reason: str = "") -> dict[str, Any]:
+        """``verb`` is pause, resume or abort; returns the rollout afterwards."""
+        path = f"/v1/rollouts/{rollout_id}/{verb}"
+        return _json(self._send("POST", path, json={"reason": reason}, rollout=True))
+
     def nodes(self) -> dict[str, Any]:
         """Every enrolled node with its last heartbeat figures: ``{"nodes": [...]}``."""
         return _json(self._send("GET", "/v1/nodes"))
+
+    def revoke_node(self, node: str, reason: str = "") -> dict[str, Any]:
+        """Revoke a node (by name or id): its next request is refused."""
+        return _json(self._send("POST", f"/v1/nodes/{node}/revoke", json={"reason": reason}))
+
+    def create_admin_token(self, name: str, scope: str) -> dict[str, Any]:
+        """A new scoped admin token (``token`` is shown only in this answer)."""
+        return _json(self._send("POST", "/v1/admin-tokens", json={"name": name, "scope": scope}))
+
+    def admin_tokens(self) -> dict[str, Any]:
+        """Every admin token (ids, names, scopes; never the tokens): ``{"tokens": [...]}``."""
+        return _json(self._send("GET", "/v1/admin-tokens"))
+
+    def revoke_admin_token(self, token_id: str) -> dict[str, Any]:
+        """Revoke an admin token by id."""
+        return _json(self._send("POST", f"/v1/admin-tokens/{token_id}/revoke"))
+
+    def audit(self, after: int = 0, limit: int = 1000) -> dict[str, Any]:
+        """Audit entries after ``after`` and the head: ``{"entries": [...], "head": {...}}``."""
+        return _json(self._send("GET", "/v1/audit", params={"after": after, "limit": limit}))
+
+    def audit_entries(self) -> tuple[list[dict[str, Any]], tuple[int, str]]:
+        """Every audit entry, oldest first, and the head ``(seq, hash)``."""
+        rows: list[dict[str, Any]] = []
+        while True:
+            page = self.audit(after=rows[-1]["seq"] if rows else 0, limit=5000)
+            rows.extend(page["entries"])
+            if not page["entries"]:
+                return rows, (int(page["head"]["seq"]), str(page["head"]["hash"]))
 
     def reports(self) -> dict[str, Any]:
         """Every stored report row (with ``node_id``): ``{"reports": [...]}``."""

@@ -89,6 +89,7 @@ def revoke_node(
         reason = body.reason if body else ""
         _audit.append(session, who.actor, "node.revoke", found.name,
                       now, {"node_id": found.id, "reason": reason})  # fmt: skip
+        _rollouts.tick(session, now)  # a revoked member no longer holds its wave back
     return _node_json(found)
 
 

@@ -5,15 +5,23 @@ import edgemark.sim
 
 def test_public_names_are_pinned() -> None:
     assert edgemark.sim.__all__ == [
+        "BANNED_CLAIMS",
         "CATEGORIES",
         "DEFAULT_OFFERS",
         "DEFAULT_START",
+        "CatalogItem",
         "GenerateResult",
         "JourneyWorld",
+        "LabelledQuery",
         "OfferSpec",
         "RetailWorld",
         "SimConfig",
         "Visit",
         "generate",
+        "generate_catalog",
+        "labelled_queries",
+        "reference_copy",
+        "write_catalog",
+        "write_docs",
     ]
     assert all(hasattr(edgemark.sim, name) for name in edgemark.sim.__all__)

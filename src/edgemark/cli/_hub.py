@@ -1,4 +1,5 @@
-"""CLI verbs of the hub: ``hub serve | upload``, ``rollout start | status``, ``nodes ...``.
+"""CLI verbs of the hub: ``hub serve|upload|migrate|token|audit``; registers ``rollout`` and
+``nodes`` (cli/_fleet.py).
 
 Admin verbs are thin over ``edgemark.hub.AdminClient``; the admin token comes from
 EDGEMARK_ADMIN_TOKEN. FastAPI and friends are imported inside the commands (hub extra).
@@ -6,41 +7,24 @@ EDGEMARK_ADMIN_TOKEN. FastAPI and friends are imported inside the commands (hub 
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
+from edgemark.cli._fleet import (
+    DEFAULT_HUB,
+    AsJson,
+    HubUrl,
+    admin_client,
+    nodes_app,
+    rollout_app,
+    when,
+)
 from edgemark.cli._output import console, handled_errors, print_json
 
-if TYPE_CHECKING:
-    from edgemark.hub import AdminClient
-
-HubUrl = Annotated[
-    str,
-    typer.Option(
-        "--hub", envvar="EDGEMARK_HUB_URL", help="Base URL of the hub (env EDGEMARK_HUB_URL)."
-    ),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
-DEFAULT_HUB = "http://127.0.0.1:8000"
-
-
-def _client(hub: str) -> AdminClient:
-    from edgemark._extras import require
-
-    require("fastapi", "hub")
-    from edgemark.hub import AdminClient, admin_token_from_env
-
-    return AdminClient(hub, admin_token_from_env().reveal())
-
-
-def _when(ts: float | None) -> str:
-    if ts is None:
-        return "-"
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+DbUrl = Annotated[str | None, typer.Option("--db", help="Database URL (env EDGEMARK_HUB_DB).")]
 
 
 def _hub_app() -> typer.Typer:
@@ -50,9 +34,7 @@ def _hub_app() -> typer.Typer:
     def serve(
         host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="TCP port; 0 picks a free one.")] = 8000,
-        db: Annotated[
-            str | None, typer.Option("--db", help="Database URL (env EDGEMARK_HUB_DB).")
-        ] = None,
+        db: DbUrl = None,
         bundles: Annotated[
             Path | None, typer.Option(help="Bundle directory (env EDGEMARK_HUB_BUNDLES).")
         ] = None,
@@ -84,138 +66,130 @@ def _hub_app() -> typer.Typer:
     ) -> None:
         """Upload a packed bundle to the hub's registry."""
         with handled_errors():
-            with _client(hub_url) as client:
+            with admin_client(hub_url) as client:
                 result = client.upload_bundle(bundle.read_bytes())
             if as_json:
                 print_json(result)
             else:
                 console.print(f"uploaded {result['version']} sha256 {result['sha256'][:16]}…")
 
+    @hub.command("migrate")
+    def migrate(db: DbUrl = None) -> None:
+        """Upgrade the hub database to the newest schema (the hub also does this on start)."""
+        from edgemark._extras import require
+
+        with handled_errors():
+            require("alembic", "hub")
+            from edgemark.hub import upgrade_database
+            from edgemark.hub._db import create_engine_for
+            from edgemark.hub._migrate import current_revision
+
+            engine = create_engine_for(_database_url(db))
+            try:
+                upgrade_database(engine)
+                console.print(f"hub database at revision {current_revision(engine)}")
+            finally:
+                engine.dispose()
+
+    hub.add_typer(_token_app(), name="token")
+    hub.add_typer(_audit_app(), name="audit")
     return hub
 
 
-def _rollout_app() -> typer.Typer:
-    rollout = typer.Typer(help="Start and watch staged rollouts.", no_args_is_help=True)
+def _database_url(db: str | None) -> str:
+    import os
 
-    @rollout.command("start")
-    def start(
-        version: Annotated[str, typer.Argument(help="Bundle version to roll out.")],
-        waves: Annotated[
-            str, typer.Option(help="Cumulative percentages of nodes per wave, e.g. 25,50,100.")
-        ] = "25,50,100",
-        soak: Annotated[
-            int, typer.Option(help="Healthy heartbeats per node before the next wave.")
-        ] = 1,
+    return db or os.environ.get("EDGEMARK_HUB_DB") or "sqlite:///hub.db"
+
+
+def _token_app() -> typer.Typer:
+    token = typer.Typer(help="Scoped admin tokens (read, deploy, admin).", no_args_is_help=True)
+
+    @token.command("create")
+    def create(
+        name: Annotated[str, typer.Argument(help="Who or what the token is for, e.g. ci.")],
+        scope: Annotated[str, typer.Option(help="read, deploy or admin.")] = "read",
         hub_url: HubUrl = DEFAULT_HUB,
         as_json: AsJson = False,
     ) -> None:
-        """Start a canary rollout of VERSION in waves."""
+        """Create a scoped admin token; the token is printed once and never stored."""
         with handled_errors():
-            pcts = _parse_waves(waves)
-            with _client(hub_url) as client:
-                result = client.create_rollout(version, pcts, soak_heartbeats=soak)
+            with admin_client(hub_url) as client:
+                result = client.create_admin_token(name, scope)
             if as_json:
                 print_json(result)
             else:
-                console.print(
-                    f"rollout {result['id']} of {version} started: {result['events'][-1]['what']}"
-                )
+                console.print(f"token {result['id']} ({result['scope']}) for {name}:")
+                typer.echo(result["token"])
 
-    @rollout.command("status")
-    def status(hub_url: HubUrl = DEFAULT_HUB, as_json: AsJson = False) -> None:
-        """Show every rollout, newest first, with its waves and history."""
+    @token.command("list")
+    def list_tokens(hub_url: HubUrl = DEFAULT_HUB, as_json: AsJson = False) -> None:
+        """List admin tokens (never their values)."""
         with handled_errors():
-            with _client(hub_url) as client:
-                rollouts = client.rollouts()["rollouts"]
+            with admin_client(hub_url) as client:
+                tokens = client.admin_tokens()["tokens"]
             if as_json:
-                print_json({"rollouts": rollouts})
+                print_json({"tokens": tokens})
                 return
-            table = Table("id", "version", "state", "wave", "waves", "last event")
-            for r in rollouts:
-                last = r["events"][-1]["what"] if r["events"] else "-"
-                wave = f"{r['current_wave'] + 1}/{len(r['waves'])}"
-                waves_txt = ",".join(f"{w:g}" for w in r["waves"])
-                table.add_row(r["id"], r["version"], r["state"], wave, waves_txt, last)
-            console.print(table if rollouts else "no rollouts yet")
+            table = Table("id", "name", "scope", "created", "by", "revoked")
+            for t in tokens:
+                table.add_row(t["id"], t["name"], t["scope"], when(t["created_at"]),
+                              t["created_by"], when(t["revoked_at"]))  # fmt: skip
+            console.print(table if tokens else "no admin tokens yet")
 
-    return rollout
-
-
-def _parse_waves(text: str) -> list[float]:
-    from edgemark.errors import ConfigError
-
-    try:
-        return [float(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise ConfigError(
-            f"--waves must be comma-separated numbers like 25,50,100; got {text!r}."
-        ) from None
-
-
-def _nodes_app() -> typer.Typer:
-    nodes = typer.Typer(help="Enrol and list edge nodes.", no_args_is_help=True)
-
-    @nodes.command("list")
-    def list_nodes(hub_url: HubUrl = DEFAULT_HUB, as_json: AsJson = False) -> None:
-        """List enrolled nodes with their last heartbeat figures."""
+    @token.command("revoke")
+    def revoke(
+        token_id: Annotated[str, typer.Argument(help="Token id (see `hub token list`).")],
+        hub_url: HubUrl = DEFAULT_HUB,
+    ) -> None:
+        """Revoke an admin token: it is refused at once."""
         with handled_errors():
-            with _client(hub_url) as client:
-                found = client.nodes()["nodes"]
-            if as_json:
-                print_json({"nodes": found})
-                return
-            table = Table(
-                "name", "node id", "version", "last heartbeat", "p50 µs", "p99 µs", "error"
-            )
-            for n in found:
-                table.add_row(
-                    n["name"], n["node_id"], n["active_version"] or "-", _when(n["last_heartbeat"]),
-                    _num(n["latency_p50_us"]), _num(n["latency_p99_us"]),
-                    (n["last_error"] or {}).get("reason", "-")[:60],
-                )  # fmt: skip
-            console.print(table if found else "no nodes enrolled yet")
+            with admin_client(hub_url) as client:
+                client.revoke_admin_token(token_id)
+            console.print(f"token {token_id} revoked")
 
-    @nodes.command("enrolment-token")
-    def enrolment_token(
-        name: Annotated[str, typer.Argument(help="Name of the node, e.g. store-1.")],
+    return token
+
+
+def _audit_app() -> typer.Typer:
+    audit = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+
+    @audit.command("verify")
+    def verify(
+        db: Annotated[
+            str | None,
+            typer.Option("--db", help="Verify this database directly instead of asking a hub."),
+        ] = None,
         hub_url: HubUrl = DEFAULT_HUB,
         as_json: AsJson = False,
     ) -> None:
-        """Issue a one-time enrolment token for node NAME."""
+        """Check every entry's hash and link; exit 1 and say where if one was edited or deleted."""
+        from edgemark._extras import require
+
         with handled_errors():
-            with _client(hub_url) as client:
-                token = client.create_enrolment_token(name)["enrolment_token"]
+            require("sqlalchemy", "hub")
+            from edgemark.hub import verify_audit_chain, verify_audit_database
+
+            if db is not None:
+                verdict = verify_audit_database(db)
+            else:  # fetch over the API and check here: do not trust the hub's own verdict
+                with admin_client(hub_url) as client:
+                    verdict = verify_audit_chain(*client.audit_entries())
             if as_json:
-                print_json({"node_name": name, "enrolment_token": token})
+                print_json(verdict.to_json())
+            elif verdict.ok:
+                console.print(f"audit log intact: {verdict.entries} entries")
             else:
-                typer.echo(token)
+                console.print(f"[bold red]audit log broken at entry {verdict.seq}:[/] "
+                              f"{verdict.problem}")  # fmt: skip
+            if not verdict.ok:
+                raise typer.Exit(1)
 
-    @nodes.command("enrol")
-    def enrol(
-        name: Annotated[str, typer.Argument(help="Name of the node, e.g. store-1.")],
-        hub_url: HubUrl = DEFAULT_HUB,
-        as_json: AsJson = False,
-    ) -> None:
-        """Enrol node NAME (issue and spend an enrolment token); print its node token."""
-        with handled_errors():
-            with _client(hub_url) as client:
-                enrolment = client.create_enrolment_token(name)["enrolment_token"]
-                result = client.enrol(enrolment, name)
-            if as_json:
-                print_json(result)
-            else:
-                console.print(f"node {name} enrolled as {result['node_id']}; node token:")
-                typer.echo(result["node_token"])
-
-    return nodes
-
-
-def _num(value: Any) -> str:
-    return "-" if value is None else f"{value:,.0f}"
+    return audit
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``hub``, ``rollout`` and ``nodes`` commands to ``app``."""
     app.add_typer(_hub_app(), name="hub")
-    app.add_typer(_rollout_app(), name="rollout")
-    app.add_typer(_nodes_app(), name="nodes")
+    app.add_typer(rollout_app(), name="rollout")
+    app.add_typer(nodes_app(), name="nodes")

@@ -69,3 +69,48 @@ def test_every_option_has_help() -> None:
 
     assert ingest.help
     assert all(getattr(p, "help", None) for p in ingest.params)
+
+
+def test_ingest_with_a_mapping_file(tmp_path: Path) -> None:
+    (tmp_path / "m.toml").write_text(
+        '[fields]\nuser = { column = "CustomerID", type = "id" }\n'
+        'type = { value = "view" }\nnode = { value = "web" }\nevent_id = "id"\n'
+    )
+    (tmp_path / "in.csv").write_text("id,ts,CustomerID\na,1767571200,17.0\nb,soon,18\n")
+    args = [
+        "ingest",
+        str(tmp_path / "in.csv"),
+        "--log",
+        str(tmp_path / "log"),
+        "--key",
+        str(tmp_path / "k.key"),
+        "--create-key",
+        "--mapping",
+        str(tmp_path / "m.toml"),
+        "--json",
+    ]
+
+    result = CliRunner().invoke(_app(), args)
+
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert (figures["accepted"], figures["reasons"]) == (1, {"bad_timestamp": 1})
+
+
+def test_bad_mapping_is_a_config_error_exit(tmp_path: Path) -> None:
+    (tmp_path / "m.json").write_text('{"fields": {"price": "p"}}')
+    args = [
+        "ingest",
+        str(_input(tmp_path)),
+        "--log",
+        str(tmp_path / "log"),
+        "--key",
+        str(tmp_path / "k.key"),
+        "--create-key",
+        "--mapping",
+        str(tmp_path / "m.json"),
+    ]
+
+    result = CliRunner().invoke(_app(), args)
+
+    assert result.exit_code == 3 and "not an event field" in result.output

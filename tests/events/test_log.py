@@ -89,3 +89,33 @@ def test_root_that_is_a_file_is_rejected(tmp_path: Path) -> None:
 def test_append_refuses_raw_dicts(tmp_path: Path) -> None:
     with pytest.raises(EventError, match="Event objects"):
         EventLog(tmp_path).append([{"event_id": "e"}])  # type: ignore[list-item]
+
+
+def test_remove_rows_rewrites_parts_in_place(tmp_path: Path) -> None:
+    import pyarrow.compute as pc
+
+    log = EventLog(tmp_path)
+    log.append(_events(4))  # users u_0, u_1, u_2, u_0
+    log.append([Event("x", 9.0, "u_1", "view", "s")])
+    names = [p.name for p in log.parts()]
+
+    removed = log.remove_rows(lambda table: pc.equal(table.column("user"), "u_1"))
+
+    assert removed == 2
+    assert [p.name for p in log.parts()] == names[:1]  # the all-u_1 part is gone
+    assert sorted(e.event_id for e in log.events()) == ["e0", "e2", "e3"]
+    assert log.remove_rows(lambda table: pc.equal(table.column("user"), "nobody")) == 0
+
+
+def test_parts_without_a_lag_column_read_as_on_time(tmp_path: Path) -> None:
+    from edgemark.events._log import arrow_schema
+
+    table = pa.Table.from_pylist([e.to_dict() for e in _events(2)], schema=arrow_schema())
+    pq.write_table(table, tmp_path / f"part-000000-{'0' * 32}.parquet")
+    log = EventLog(tmp_path)
+    log.append([Event("late", 0.5, "u_1", "view", "s")])
+
+    lags = log.to_arrow(["event_id", "arrival_lag_s"]).to_pydict()
+
+    assert lags == {"event_id": ["e0", "e1", "late"], "arrival_lag_s": [0.0, 0.0, 0.5]}
+    assert log.watermarks() == {"u_0": 0.0, "u_1": 1.0}

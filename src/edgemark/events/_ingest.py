@@ -1,42 +1,45 @@
 """Ingestion of CSV, JSONL and Parquet files into the event log, with a quarantine.
 
-User ids are pseudonymised before anything is written; every row read is either accepted
-into one new log part or written to the quarantine with its reason (read == accepted + quar.).
+Rows stream through in chunks (one new log part per input, written as row groups), so a
+file of millions of rows needs memory for one chunk only. User ids are pseudonymised before
+anything is written; every row read is either accepted or quarantined with its reason
+(read == accepted + quarantined), and ids already in the log are duplicates, so ingesting
+the same file twice adds nothing.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
-import re
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from edgemark._extras import require
 from edgemark.errors import EventError
 from edgemark.events._log import EventLog
+from edgemark.events._mapping import EventMapping
 from edgemark.events._pseudonym import Pseudonymizer
-from edgemark.events._schema import Event, is_missing, validate_event
+from edgemark.events._quarantine import Quarantine, Redactor, reason_code
+from edgemark.events._readers import ERROR_KEY, SUFFIXES, Bad, read_rows, repair
+from edgemark.events._schema import Event, validate_event
 
-SUFFIXES = (".csv", ".jsonl", ".ndjson", ".parquet")
-REDACTED = "<redacted>"
-# "user": "value" or "user": value, to redact the user id of a line that is not valid JSON.
-_USER_IN_TEXT = re.compile(r'("user"\s*:\s*)("(?:[^"\\]|\\.)*"?|[^,}\s]+)')
+__all__ = ["SUFFIXES", "IngestResult", "ingest_file"]
+
+DEFAULT_FUTURE_SKEW_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
-    """What ``ingest_file`` did: rows read, accepted and quarantined, and the quarantine file."""
+    """What ``ingest_file`` did: rows read, accepted and quarantined (with counts by reason
+    code), the quarantine file, and how many accepted rows arrived out of time order."""
 
     read: int
     accepted: int
     quarantined: int
     quarantine_path: Path | None
+    reasons: dict[str, int] = field(default_factory=dict)
+    out_of_order: int = 0
+    max_lag_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as a JSON-safe dict."""
@@ -46,178 +49,64 @@ class IngestResult:
             "accepted": self.accepted,
             "quarantined": self.quarantined,
             "quarantine_path": path,
+            "reasons": dict(sorted(self.reasons.items())),
+            "out_of_order": self.out_of_order,
+            "max_lag_s": self.max_lag_s,
         }
 
 
 @dataclass(slots=True)
-class _Bad:
-    """A line that could not be parsed into a row: its (redacted) text and the reason."""
+class _Checker:
+    """Turns one raw row into an accepted ``Event`` or a quarantine record."""
 
-    text: str
-    reason: str
+    redactor: Redactor
+    mapping: EventMapping | None
+    seen: set[str]
+    latest_allowed: float
+    skew_s: float
 
+    def check(self, item: dict[str, Any] | Bad) -> tuple[Event | None, str, str, object]:
+        """Return (event, "", "", None) for a good row, else (None, code, reason, row)."""
+        if isinstance(item, Bad):
+            return None, item.code, item.reason, self.redactor.text(repair(item.text))
+        row = dict(item)
+        structural = row.pop(ERROR_KEY, None)
+        shown = self.redactor.row(row, self._normalised_user(row))  # the raw id reaches no output
+        if any(isinstance(v, str) and repair(v) != v for v in row.values()):
+            repaired = {k: repair(str(v)) for k, v in shown.items()}
+            return None, "invalid_utf8", "invalid UTF-8 in row", repaired
+        if structural is not None:
+            return None, "field_count", str(structural), shown
+        try:
+            event = self._event(row)
+        except EventError as exc:
+            return None, reason_code(str(exc)), str(exc), shown
+        if event.ts > self.latest_allowed:
+            reason = (
+                f"ts {event.ts:.0f} is in the future (more than {self.skew_s:g} s after the "
+                "ingestion time); fix the clock or the time zone of the export"
+            )
+            return None, "future_timestamp", reason, shown
+        if event.event_id in self.seen:
+            return None, "duplicate_id", f"duplicate event_id {event.event_id!r}", shown
+        return event, "", "", None
 
-class _Quarantine:
-    """Lazily created quarantine JSONL file for one ingested input."""
-
-    def __init__(self, directory: Path, stem: str) -> None:
-        self.directory = directory
-        self.stem = stem
-        self.path: Path | None = None
-        self.count = 0
-        self._handle: TextIO | None = None
-
-    def write(self, row: object, reason: str, line: int) -> None:
-        if self._handle is None:
-            self._handle = self._open()
-        record = {"row": row, "reason": reason, "line": line}
-        self._handle.write(json.dumps(record, default=str) + "\n")
-        self.count += 1
-
-    def _open(self) -> TextIO:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        for attempt in range(1000):
-            suffix = "" if attempt == 0 else f"-{attempt}"
-            path = self.directory / f"{self.stem}-{stamp}{suffix}.jsonl"
-            try:
-                handle = path.open("x", encoding="utf-8")
-            except FileExistsError:
-                continue
-            self.path = path
-            return handle
-        raise EventError(f"cannot create a quarantine file in {self.directory}")
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-
-
-class _Users:
-    """Pseudonymise the user field of raw rows (cached: ids repeat a lot within a file)."""
-
-    def __init__(self, pseudonymizer: Pseudonymizer) -> None:
-        self._p = pseudonymizer
-        self._cache: dict[str, str] = {}
-
-    def pseudonym(self, raw: str) -> str:
-        cached = self._cache.get(raw)
-        if cached is None:
-            cached = self._cache[raw] = self._p.pseudonym(raw)
-        return cached
-
-    def apply(self, row: dict[str, Any]) -> str | None:
-        """Replace ``row['user']`` by its pseudonym in place; return a reason if impossible."""
-        value = row.get("user")
-        if is_missing(value):
-            return None  # validation reports the missing field
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            row["user"] = self.pseudonym(_repair(str(value)).strip())
+    def _normalised_user(self, row: dict[str, Any]) -> object:
+        if self.mapping is None:
             return None
-        row["user"] = REDACTED
-        return f"field 'user' must be a string, got {type(value).__name__}"
-
-    def redact_text(self, text: str) -> str:
-        def swap(match: re.Match[str]) -> str:
-            raw = match.group(2)
-            if raw.startswith('"'):
-                raw = raw[1:-1] if raw.endswith('"') and len(raw) > 1 else raw[1:]
-            return f'{match.group(1)}"{self.pseudonym(raw)}"'
-
-        return _USER_IN_TEXT.sub(swap, text)
-
-
-def _repair(text: str) -> str:
-    """Turn surrogate-escaped (undecodable) bytes into U+FFFD so the text is writable."""
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-
-
-def _has_bad_bytes(row: dict[str, Any]) -> bool:
-    return any(isinstance(v, str) and _repair(v) != v for v in row.values())
-
-
-def _read_csv(path: Path) -> Iterator[tuple[int, dict[str, Any] | _Bad]]:
-    text = _read_bytes(path).decode("utf-8", "surrogateescape")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [_repair(h).strip() for h in next(reader)]
-    except StopIteration:
-        return
-    except csv.Error as exc:
-        raise EventError(f"cannot read CSV file {path}: {exc}") from exc
-    while True:
         try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            yield reader.line_num, _Bad("", f"not valid CSV: {exc}")
-            continue
-        if not fields:
-            continue  # a blank line is not a row
-        row = dict(zip(header, fields, strict=False))
-        if len(fields) != len(header):
-            yield reader.line_num, _row_error(row, len(fields), len(header))
-            continue
-        yield reader.line_num, row
+            return self.mapping.user_id(row)
+        except EventError:
+            return None
 
-
-def _row_error(row: dict[str, Any], n_fields: int, n_header: int) -> dict[str, Any]:
-    row["__error__"] = f"row has {n_fields} fields, the header has {n_header}"
-    return row
-
-
-def _read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any] | _Bad]]:
-    for number, raw in enumerate(_read_bytes(path).split(b"\n"), start=1):
-        if not raw.strip():
-            continue
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            text = raw.decode("utf-8", "replace").strip()
-            yield number, _Bad(text, f"invalid UTF-8 at byte {exc.start}")
-            continue
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield number, _Bad(line.strip(), f"not valid JSON: {exc.msg} at column {exc.colno}")
-            continue
-        if not isinstance(value, dict):
-            yield number, _Bad(line.strip(), "a JSONL line must be an object")
-            continue
-        yield number, value
-
-
-def _read_parquet(path: Path) -> Iterator[tuple[int, dict[str, Any] | _Bad]]:
-    pq = require("pyarrow.parquet", "train")
-    try:
-        batches = pq.ParquetFile(path).iter_batches(batch_size=65536)
-        number = 0
-        for batch in batches:
-            for row in batch.to_pylist():
-                number += 1
-                yield number, row
-    except OSError as exc:
-        raise EventError(f"cannot read Parquet file {path}: {exc}") from exc
-    except Exception as exc:  # pyarrow raises ArrowInvalid etc. for files that are not Parquet
-        if type(exc).__module__.startswith("pyarrow"):
-            raise EventError(f"cannot read Parquet file {path}: {exc}") from exc
-        raise
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise EventError(f"cannot read input file {path}: {exc.strerror or exc}") from exc
-
-
-_READERS = {
-    ".csv": _read_csv,
-    ".jsonl": _read_jsonl,
-    ".ndjson": _read_jsonl,
-    ".parquet": _read_parquet,
-}
+    def _event(self, row: dict[str, Any]) -> Event:
+        fields = row if self.mapping is None else self.mapping.apply(row, self.redactor.pseudonym)
+        pseudonym, problem = self.redactor.user_value(fields.get("user"))
+        if problem is not None:
+            raise EventError(problem)
+        if pseudonym is not None:
+            fields = {**fields, "user": pseudonym}
+        return validate_event(fields)
 
 
 def ingest_file(
@@ -225,59 +114,93 @@ def ingest_file(
     log: EventLog,
     pseudonymizer: Pseudonymizer,
     quarantine_dir: str | os.PathLike[str],
+    *,
+    mapping: EventMapping | None = None,
+    max_future_skew_s: float = DEFAULT_FUTURE_SKEW_S,
+    now: float | None = None,
+    chunk_rows: int = 50_000,
 ) -> IngestResult:
     """Validate, pseudonymise and append the events of a CSV, JSONL or Parquet file.
 
-    Invalid rows (and duplicate event ids, within the file or already in the log) go to
-    ``quarantine_dir/<input-stem>-<timestamp>.jsonl`` as ``{"row", "reason", "line"}``.
-    Raises ``EventError`` for an unknown suffix or a file that cannot be read at all.
+    Parameters
+    ----------
+    path, log, pseudonymizer
+        The input, the event log to append to, and the keyed pseudonymiser.
+    quarantine_dir
+        Rejected rows go to ``quarantine_dir/<input-stem>-<timestamp>.jsonl`` as
+        ``{"row", "reason", "code", "line"}`` (see ``REASON_CODES``).
+    mapping
+        How to read a foreign export (``EventMapping.from_file``); default: the columns
+        already carry the event field names.
+    max_future_skew_s
+        Rows whose ts lies more than this after ``now`` (default: the wall clock) are
+        quarantined as ``future_timestamp``.
+    chunk_rows
+        Accepted rows buffered before they are written as one row group.
+
+    Raises ``EventError`` for an unknown suffix or a file that cannot be read at all; the
+    new log part is then discarded (ingest the file again: ids make it idempotent).
     """
+    if not (isinstance(max_future_skew_s, int | float) and max_future_skew_s >= 0):
+        raise EventError(f"max_future_skew_s must be >= 0 seconds, got {max_future_skew_s!r}")
+    if chunk_rows < 1:
+        raise EventError(f"chunk_rows must be >= 1, got {chunk_rows!r}")
     source = Path(path)
-    reader = _READERS.get(source.suffix.lower())
-    if reader is None:
-        raise EventError(
-            f"cannot ingest {source}: unknown file type {source.suffix!r}; "
-            f"use one of {', '.join(SUFFIXES)}"
-        )
-    if not source.is_file():
-        raise EventError(f"cannot read input file {source}: no such file")
-    users = _Users(pseudonymizer)
-    quarantine = _Quarantine(Path(quarantine_dir), source.stem)
-    seen = log.event_ids()
-    accepted: list[Event] = []
-    read = 0
+    delimiter = "," if mapping is None else mapping.delimiter
+    encoding = "utf-8" if mapping is None else mapping.encoding
+    rows = read_rows(source, delimiter, encoding)
+    redactor = Redactor(pseudonymizer, "user" if mapping is None else mapping.user_column)
+    clock = time.time() if now is None else float(now)
+    checker = _Checker(
+        redactor, mapping, log.event_ids(), clock + max_future_skew_s, max_future_skew_s
+    )
+    quarantine = Quarantine(Path(quarantine_dir), source.stem)
+    newest = log.watermarks()
+    counts = _Counts()
     try:
-        for line, item in reader(source):
-            read += 1
-            event, reason, row = _check(item, users, seen)
-            if event is None:
-                quarantine.write(row, reason, line)
-            else:
-                seen.add(event.event_id)
-                accepted.append(event)
+        with log.writer() as writer:
+            events: list[Event] = []
+            lags: list[float] = []
+            for line, item in rows:
+                counts.read += 1
+                event, code, reason, shown = checker.check(item)
+                if event is None:
+                    quarantine.write(shown, reason, code, line)
+                    continue
+                checker.seen.add(event.event_id)
+                events.append(event)
+                lags.append(counts.lag(newest, event))
+                if len(events) >= chunk_rows:
+                    writer.write(events, lags)
+                    events, lags = [], []
+            writer.write(events, lags)
     finally:
         quarantine.close()
-    log.append(accepted)
-    return IngestResult(read, len(accepted), quarantine.count, quarantine.path)
+    accepted = counts.read - quarantine.count
+    return IngestResult(
+        counts.read,
+        accepted,
+        quarantine.count,
+        quarantine.path,
+        dict(quarantine.by_code),
+        counts.out_of_order,
+        counts.max_lag,
+    )
 
 
-def _check(
-    item: dict[str, Any] | _Bad, users: _Users, seen: set[str]
-) -> tuple[Event | None, str, object]:
-    """Return (event, "", row) for a good row, else (None, reason, pseudonymised row)."""
-    if isinstance(item, _Bad):
-        return None, item.reason, users.redact_text(_repair(item.text))
-    row = dict(item)
-    structural = row.pop("__error__", None)
-    user_problem = users.apply(row)  # first: the raw id must reach no output
-    if _has_bad_bytes(row):
-        return None, "invalid UTF-8 in row", {k: _repair(str(v)) for k, v in row.items()}
-    if structural is not None or user_problem is not None:
-        return None, str(structural or user_problem), row
-    try:
-        event = validate_event(row)
-    except EventError as exc:
-        return None, str(exc), row
-    if event.event_id in seen:
-        return None, f"duplicate event_id {event.event_id!r}", row
-    return event, "", row
+@dataclass(slots=True)
+class _Counts:
+    read: int = 0
+    out_of_order: int = 0
+    max_lag: float = 0.0
+
+    def lag(self, newest: dict[str, float], event: Event) -> float:
+        """Arrival lag of ``event`` against its user's newest earlier ts (and advance it)."""
+        seen = newest.get(event.user)
+        if seen is None or event.ts >= seen:
+            newest[event.user] = event.ts
+            return 0.0
+        lag = seen - event.ts
+        self.out_of_order += 1
+        self.max_lag = max(self.max_lag, lag)
+        return lag

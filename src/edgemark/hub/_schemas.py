@@ -90,7 +90,7 @@ class HealthIn(_Strict):
     decisions: Count
     errors: Count | None = None
     decide_p99_us: Micros | None = None
-    drift_psi: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = None
+    drift_psi: Annotated[float, Field(ge=0, le=1e6, allow_inf_nan=False)] | None = None
     treatment_exposures: Count | None = None
     treatment_conversions: Count | None = None
     holdout_exposures: Count | None = None

@@ -71,25 +71,29 @@ class _Checker:
             return None, item.code, item.reason, self.redactor.text(repair(item.text))
         row = dict(item)
         structural = row.pop(ERROR_KEY, None)
-        shown = self.redactor.row(row, self._normalised_user(row))  # the raw id reaches no output
-        if any(isinstance(v, str) and repair(v) != v for v in row.values()):
-            repaired = {k: repair(str(v)) for k, v in shown.items()}
+        if _has_bad_bytes(row):
+            repaired = {k: repair(str(v)) for k, v in self._shown(row).items()}
             return None, "invalid_utf8", "invalid UTF-8 in row", repaired
         if structural is not None:
-            return None, "field_count", str(structural), shown
+            return None, "field_count", str(structural), self._shown(row)
         try:
             event = self._event(row)
         except EventError as exc:
-            return None, reason_code(str(exc)), str(exc), shown
+            return None, reason_code(str(exc)), str(exc), self._shown(row)
         if event.ts > self.latest_allowed:
             reason = (
                 f"ts {event.ts:.0f} is in the future (more than {self.skew_s:g} s after the "
                 "ingestion time); fix the clock or the time zone of the export"
             )
-            return None, "future_timestamp", reason, shown
+            return None, "future_timestamp", reason, self._shown(row)
         if event.event_id in self.seen:
-            return None, "duplicate_id", f"duplicate event_id {event.event_id!r}", shown
+            reason = f"duplicate event_id {event.event_id!r}"
+            return None, "duplicate_id", reason, self._shown(row)
         return event, "", "", None
+
+    def _shown(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The row as the quarantine shows it: the raw id replaced by its pseudonym."""
+        return self.redactor.row(row, self._normalised_user(row))
 
     def _normalised_user(self, row: dict[str, Any]) -> object:
         if self.mapping is None:
@@ -186,6 +190,11 @@ def ingest_file(
         counts.out_of_order,
         counts.max_lag,
     )
+
+
+def _has_bad_bytes(row: dict[str, Any]) -> bool:
+    """True when a value holds undecodable bytes (kept as surrogate escapes by the reader)."""
+    return any(type(v) is str and not v.isascii() and repair(v) != v for v in row.values())
 
 
 @dataclass(slots=True)

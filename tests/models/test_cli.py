@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -117,3 +118,63 @@ def test_gate_failure_with_bundle_out_exits_5_and_builds_nothing(
     assert result.exit_code == 5
     assert "failed its quality gate" in result.output and "does not beat baseline" in result.output
     assert not (tmp_path / "b").exists() and (tmp_path / "m" / "card.md").is_file()
+
+
+def test_train_clv_prints_parameters_near_the_simulated_truth(tmp_path: Path) -> None:
+    # Daily BG/NBD world: r=0.5, alpha=10 days, a=0.8, b=2.5; spend Gamma-Gamma p=6, q=4, v=60.
+    rng = np.random.default_rng(8)
+    rows = []
+    for c in range(2500):
+        lam, p_drop = rng.gamma(0.5, 1 / 10.0), rng.beta(0.8, 2.5)
+        nu = rng.gamma(4.0, 1 / 60.0)
+        start, t = int(rng.integers(0, 150)), 0.0
+        day = pd.Timestamp("2025-01-01") + pd.Timedelta(days=start)
+        rows.append((f"c{c}", day, rng.gamma(6.0, 1 / nu)))
+        while True:
+            t += rng.exponential(1 / lam)
+            if start + t > 364:
+                break
+            rows.append((f"c{c}", day + pd.Timedelta(days=float(t)), rng.gamma(6.0, 1 / nu)))
+            if rng.random() < p_drop:
+                break
+    tx = pd.DataFrame(rows, columns=["customer_id", "bought_at", "total"])
+    tx.to_csv(tmp_path / "tx.csv", index=False)
+
+    result = CliRunner().invoke(
+        _app(),
+        ["train", "clv", "--transactions", str(tmp_path / "tx.csv"), "--customer", "customer_id",
+         "--date", "bought_at", "--amount", "total", "--observation-end", "2025-12-31",
+         "--out", str(tmp_path / "clv.csv"), "--json"],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    fit = json.loads(result.output)
+    assert fit["bgnbd"]["r"] == pytest.approx(0.5, rel=0.3)
+    assert fit["bgnbd"]["alpha"] == pytest.approx(10.0, rel=0.35)
+    assert fit["gamma_gamma"]["p"] == pytest.approx(6.0, rel=0.25)
+    table = pd.read_csv(tmp_path / "clv.csv")
+    assert len(table) == 2500 == fit["customers"]
+    assert {"expected_purchases", "expected_spend", "expected_value"} <= set(table.columns)
+    assert (table["expected_value"] >= 0).all()
+
+
+def test_train_next_category_on_a_simulated_log(tmp_path: Path) -> None:
+    from edgemark.events import EventLog, Pseudonymizer, ingest_file
+    from edgemark.sim import SimConfig, generate
+
+    gen = generate(SimConfig(customers=400, days=42, seed=3), tmp_path / "sim")
+    log = EventLog(tmp_path / "log")
+    ingest_file(gen.events_path, log, Pseudonymizer.create_key_file(tmp_path / "k"), tmp_path / "q")
+
+    result = CliRunner().invoke(
+        _app(),
+        ["train", "next-category", "--log", str(tmp_path / "log"), "--out", str(tmp_path / "nc"),
+         "--every-days", "3", "--top-k", "4", "--json"],
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["classes"] == len(figures["categories"]) and figures["n_test"] > 0
+    assert 0 < figures["baseline_popularity_hit_rate_at_5"] <= 1
+    assert 0 < figures["ndcg_at_5"] <= 1
+    assert (tmp_path / "nc" / "model.onnx").is_file()

@@ -56,6 +56,8 @@ def test_p99_fails_above_ratio_and_floor() -> None:
     under_floor = side(decisions=500, p99s=[1500.0])  # 3.75x the rest, but under 2 ms
     assert by_gate(slow, rest)["decide_p99"] == "fail"
     assert by_gate(under_floor, rest)["decide_p99"] == "pass"
+    baseline = Figures.baseline(rest.to_json())
+    assert by_gate(slow, baseline)["decide_p99"] == "no_data"  # only side by side
 
 
 def test_drift_fails_above_absolute_and_relative_limits() -> None:

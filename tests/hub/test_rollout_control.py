@@ -83,13 +83,16 @@ def test_healthy_gates_advance_and_complete(
 ) -> None:
     tokens = fleet(client, 4, make_bundle)
     start(client, {"version": "v2", "waves": [25, 50, 100], "gates": {"min_decisions": 500}})
+    seen = []
     for _ in range(3):
         for name, version in assigned(client, tokens).items():
             beat(client, tokens[name], version, decisions=1000, errors=1, decide_p99_us=300.0)
+        seen.append({g["gate"]: g["status"] for g in latest(client)["last_gates"]})
     r = latest(client)
     assert r["state"] == "completed", r["events"]
-    statuses = {g["gate"]: g["status"] for g in r["last_gates"]}
-    assert statuses["error_rate"] == "pass" and statuses["decide_p99"] == "pass"
+    assert seen[0]["error_rate"] == "pass" and seen[0]["decide_p99"] == "pass"
+    # the last wave has no nodes left on v1: latency is not compared with the baseline
+    assert seen[-1]["error_rate"] == "pass" and seen[-1]["decide_p99"] == "no_data"
 
 
 def test_soak_time_and_min_nodes(client: httpx.Client, make_bundle: Callable[..., bytes]) -> None:

@@ -7,7 +7,9 @@ not roll a good bundle back while a clearly bad one is caught:
 
 - ``error_rate``: failed decisions / decisions (two-proportion z-test);
 - ``decide_p99``: median over nodes of their decide P99 (µs) above ``max_p99_ratio`` times
-  the rest's and above ``p99_floor_us`` (a budget no bundle needs to beat);
+  the rest's and above ``p99_floor_us`` (a budget no bundle needs to beat); only against
+  nodes measured at the same time, never against the baseline snapshot, because latency
+  follows the machine's load of the moment;
 - ``drift_psi``: median feature/score PSI above ``max_psi`` and the rest's + ``max_psi_increase``;
 - ``conversion``: uplift (treatment minus holdout conversion rate) below the rest's by more
   than ``max_conversion_drop`` (difference of differences, z-test).
@@ -68,6 +70,7 @@ class Figures:
     t_conversions: int = 0
     h_exposures: int = 0
     h_conversions: int = 0
+    live: bool = True  # False for a baseline snapshot taken when the rollout started
 
     def add(self, row: Mapping[str, Any]) -> None:
         """Add one node's health columns (``h_*`` keys; None means "not reported")."""
@@ -98,6 +101,13 @@ class Figures:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
+    def baseline(cls, data: Mapping[str, Any]) -> Figures:
+        """A stored baseline snapshot (not comparable for latency)."""
+        figures = cls.from_json(data)
+        figures.live = False
+        return figures
+
+    @classmethod
     def of(cls, rows: Iterable[Mapping[str, Any]]) -> Figures:
         """The figures of several nodes' rows."""
         figures = cls()
@@ -122,7 +132,11 @@ class GateResult:
 
 
 def evaluate(wave: Figures, rest: Figures, policy: GatePolicy) -> list[GateResult]:
-    """Every gate's verdict for ``wave`` against ``rest`` (empty if gates are disabled)."""
+    """Every gate's verdict for ``wave`` against ``rest`` (empty if gates are disabled).
+
+    ``rest`` is the nodes outside the wave, or the baseline taken at the rollout's start
+    when too few of them are left (the last wave).
+    """
     if not policy.enabled:
         return []
     return [
@@ -146,6 +160,8 @@ def _error_rate(wave: Figures, rest: Figures, p: GatePolicy) -> GateResult:
 
 
 def _decide_p99(wave: Figures, rest: Figures, p: GatePolicy) -> GateResult:
+    if not rest.live:  # latency depends on the moment's load: compare only side by side
+        return _no_data("decide_p99", "no nodes left on the previous version to compare with")
     if wave.decisions < p.min_decisions or not wave.p99s or not rest.p99s:
         return _no_data("decide_p99", f"needs {p.min_decisions} decisions and P99s per side")
     pw, pr = statistics.median(wave.p99s), statistics.median(rest.p99s)

@@ -393,7 +393,7 @@ def _figures(session: Session, rollout: Rollout) -> tuple[_gates.Figures, _gates
         elif not in_wave and row.h_version != rollout.version:
             rest.add(values)
     if rest.decisions < _policy(rollout).min_decisions:
-        rest = _gates.Figures.from_json(rollout.baseline)  # e.g. the last wave: no rest left
+        rest = _gates.Figures.baseline(rollout.baseline)  # e.g. the last wave: no rest left
     return wave, rest
 
 

@@ -33,6 +33,7 @@ from edgemark.hub._deps import (
 )
 from edgemark.hub._heartbeats import Job
 from edgemark.hub._schemas import (
+    ERROR_RESPONSES,
     AdminTokenIn,
     EnrolIn,
     EnrolmentTokenIn,
@@ -45,7 +46,7 @@ from edgemark.hub._schemas import (
 BUNDLES_PATH = "/v1/bundles"
 VersionPath = Annotated[str, Path(pattern=_bundles.VERSION_PATTERN)]
 IdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
-router = APIRouter()
+router = APIRouter(responses=ERROR_RESPONSES)
 
 
 @router.get("/healthz")

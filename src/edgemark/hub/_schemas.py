@@ -150,3 +150,25 @@ class ReportsIn(_Strict):
     """POST /v1/reports."""
 
     reports: Annotated[list[ReportIn], Field(max_length=MAX_REPORTS_PER_REQUEST)]
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: a message that says what happened and what to do."""
+
+    detail: str
+
+
+_ERRORS = {
+    400: "Malformed request (e.g. an invalid Content-Length).",
+    401: "Missing, unknown, expired or revoked credentials.",
+    403: "The credentials lack the scope this endpoint needs.",
+    404: "No such resource.",
+    409: "Conflicts with the current state (e.g. a rollout is active).",
+    413: "The body exceeds the size limit.",
+    422: "The body or a parameter does not fit the schema.",
+    429: "Too many requests from this client; see Retry-After.",
+    503: "The database is unavailable or busy; retry.",
+}
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorOut, "description": text} for code, text in _ERRORS.items()
+}

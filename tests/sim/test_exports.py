@@ -7,12 +7,15 @@ def test_public_names_are_pinned() -> None:
     assert edgemark.sim.__all__ == [
         "BANNED_CLAIMS",
         "CATEGORIES",
+        "DEFAULT_MEDIA",
         "DEFAULT_OFFERS",
         "DEFAULT_START",
         "CatalogItem",
         "GenerateResult",
         "JourneyWorld",
         "LabelledQuery",
+        "MediaChannel",
+        "MediaData",
         "OfferSpec",
         "RetailWorld",
         "SimConfig",
@@ -21,6 +24,7 @@ def test_public_names_are_pinned() -> None:
         "generate_catalog",
         "labelled_queries",
         "reference_copy",
+        "simulate_media",
         "write_catalog",
         "write_docs",
     ]

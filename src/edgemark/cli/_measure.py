@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from edgemark.cli._output import console, handled_errors, print_json
+from edgemark.cli._output import console, err_console, handled_errors, print_json
 from edgemark.errors import MeasureError
 
 measure_app = typer.Typer(
@@ -213,6 +213,120 @@ def attribution_command(
     ]
     _print_table(
         "Markov removal effects", ["channel", *(f"order {m.order}" for m in result.markov)], effects
+    )
+
+
+def _names(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+@measure_app.command("mmm")
+def mmm_command(
+    data: Annotated[Path, typer.Option("--data", help="CSV, one row per period (e.g. week).")],
+    date: Annotated[str, typer.Option("--date", help="Date column.")],
+    target: Annotated[str, typer.Option("--target", help="Outcome column (sales, revenue).")],
+    channels: Annotated[str, typer.Option("--channels", help="Spend columns, comma separated.")],
+    controls: Annotated[
+        str | None, typer.Option("--controls", help="Control columns, comma separated.")
+    ] = None,
+    draws: Annotated[int, typer.Option("--draws", help="Posterior draws per chain.")] = 500,
+    tune: Annotated[int, typer.Option("--tune", help="Tuning steps per chain.")] = 500,
+    chains: Annotated[int, typer.Option("--chains", help="Markov chains.")] = 2,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed of the sampler.")] = 0,
+    l_max: Annotated[int, typer.Option("--l-max", help="Adstock carry-over, in periods.")] = 8,
+    level: Annotated[float, typer.Option("--level", help="Credible interval level.")] = 0.9,
+    save_curves: Annotated[
+        Path | None,
+        typer.Option("--save-curves", help="Write the response curves here (for budget)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Bayesian marketing-mix model: contribution and ROAS per channel, with diagnostics."""
+    with handled_errors():
+        from edgemark.measure import mmm_csv
+
+        result = mmm_csv(
+            data,
+            date,
+            target,
+            _names(channels),
+            _names(controls),
+            draws=draws,
+            tune=tune,
+            chains=chains,
+            seed=seed,
+            l_max=l_max,
+            level=level,
+        )
+        if save_curves is not None:
+            result.curves.save(save_curves)
+    for warning in result.warnings:
+        err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
+    if as_json:
+        print_json(result.to_dict())
+        return
+    ci = f"{level:.0%} CI"
+    rows = [
+        [
+            c.channel,
+            f"{c.spend:,.0f}",
+            f"{c.contribution:,.0f}",
+            f"[{c.contribution_low:,.0f}, {c.contribution_high:,.0f}]",
+            f"{c.roas:.3g}",
+            f"[{c.roas_low:.3g}, {c.roas_high:.3g}]",
+        ]
+        for c in result.channels
+    ]
+    _print_table(
+        f"MMM: R-hat max {result.rhat_max:.3f}, {result.divergences} divergences, "
+        f"fit {result.fit_seconds:.0f} s",
+        ["channel", "spend", "contribution", ci, "ROAS", f"ROAS {ci}"],
+        rows,
+    )
+
+
+@measure_app.command("budget")
+def budget_command(
+    curves: Annotated[
+        Path, typer.Option("--curves", help="Response curves from 'measure mmm --save-curves'.")
+    ],
+    total: Annotated[float, typer.Option("--total", help="Budget per period to split.")],
+    cap: Annotated[
+        list[str] | None,
+        typer.Option("--cap", help="Spend cap per period, CHANNEL=AMOUNT (repeat)."),
+    ] = None,
+    level: Annotated[float, typer.Option("--level", help="Credible interval level.")] = 0.9,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+) -> None:
+    """Optimal split of a budget across channels, with the expected outcome and interval."""
+    with handled_errors():
+        from edgemark.measure import ResponseCurves, optimize_budget
+
+        caps = {}
+        for item in cap or []:
+            name, sep, amount = item.partition("=")
+            try:
+                caps[name.strip()] = float(amount)
+            except ValueError:
+                sep = ""
+            if not sep:
+                raise MeasureError(f"--cap needs CHANNEL=AMOUNT, got {item!r}")
+        plan = optimize_budget(ResponseCurves.load(curves), total, upper=caps, level=level)
+    if as_json:
+        print_json(plan.to_dict())
+        return
+    rows = [[c, f"{plan.current_spend[c]:,.2f}", f"{s:,.2f}"] for c, s in plan.spend.items()]
+    rows.append(
+        [
+            "expected outcome",
+            f"{plan.current_expected:,.1f} [{plan.current_low:,.1f}, {plan.current_high:,.1f}]",
+            f"{plan.expected:,.1f} [{plan.low:,.1f}, {plan.high:,.1f}]",
+        ]
+    )
+    _print_table(
+        f"Budget {total:,.2f} per period ({level:.0%} intervals)",
+        ["channel", "current mix", "optimal"],
+        rows,
     )
 
 

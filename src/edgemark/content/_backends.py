@@ -39,12 +39,13 @@ def prompt(brief: CopyBrief) -> list[dict[str, str]]:
         f"per line.\n{brief.tone}"
     )
     offer = f" The offer is: {brief.offer}." if brief.offer else ""
-    user = f"Write {brief.n} different {brief.copy_type.replace('_', ' ')}s, one per line.{offer}\nFacts:\n{facts}"
+    kind = brief.copy_type.replace("_", " ")
+    user = f"Write {brief.n} different {kind}s, one per line.{offer}\nFacts:\n{facts}"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
 
 def _lines(text: str, brief: CopyBrief, name: str) -> list[Draft]:
-    out = []
+    out: list[Draft] = []
     for line in text.splitlines():
         line = line.strip().lstrip("-*0123456789.) ").strip().strip('"')
         if line:
@@ -127,8 +128,13 @@ class OpenAICompatBackend:
             )
         if self.tokens_used + self.max_tokens > self.token_budget:
             raise EdgeError(f"The copy endpoint's token budget ({self.token_budget}) is spent.")
-        body = {"model": self.model, "messages": prompt(brief), "max_tokens": self.max_tokens,
-                "temperature": 0.7, "seed": brief.seed}  # fmt: skip
+        body = {
+            "model": self.model,
+            "messages": prompt(brief),
+            "max_tokens": self.max_tokens,
+            "temperature": 0.7,
+            "seed": brief.seed,
+        }
         try:
             response = self._client.post(self.url, json=body)
             response.raise_for_status()

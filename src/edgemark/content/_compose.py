@@ -81,11 +81,16 @@ def slots(brief: CopyBrief) -> dict[str, str]:
     answer = brief.answers[0] if brief.answers else ""
     answer = re.sub(r"^[^:]{1,40}:\s*", "", answer)  # drop the FAQ page title prefix
     return {
-        "name": str(f.get("name", "")), "brand": str(f.get("brand", "")),
-        "kind": str(f.get("product_type", "")), "price": str(f.get("price", "")),
-        "currency": str(f.get("currency", "")), "fact1": attrs[0] if attrs else "",
-        "fact2": attrs[1] if len(attrs) > 1 else "", "offer": brief.offer, "answer": answer,
-    }  # fmt: skip
+        "name": str(f.get("name", "")),
+        "brand": str(f.get("brand", "")),
+        "kind": str(f.get("product_type", "")),
+        "price": str(f.get("price", "")),
+        "currency": str(f.get("currency", "")),
+        "fact1": attrs[0] if attrs else "",
+        "fact2": attrs[1] if len(attrs) > 1 else "",
+        "offer": brief.offer,
+        "answer": answer,
+    }
 
 
 def _usable(template: str, values: dict[str, str]) -> bool:

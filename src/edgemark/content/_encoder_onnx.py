@@ -91,9 +91,12 @@ def _embeddings(g: _Graph, w: dict[str, F32]) -> str:
     )
     length = g.op(
         "Slice",
-        [g.op("Shape", ["input_ids"]), g.const("i1", np.array([1], dtype=np.int64)),
-         g.const("i2", np.array([2], dtype=np.int64))],
-    )  # fmt: skip
+        [
+            g.op("Shape", ["input_ids"]),
+            g.const("i1", np.array([1], dtype=np.int64)),
+            g.const("i2", np.array([2], dtype=np.int64)),
+        ],
+    )
     length = g.op("Squeeze", [length, g.const("i0", np.array([0], dtype=np.int64))])
     positions = g.op("Range", [g.const("zero", np.int64(0)), length, g.const("step", np.int64(1))])
     pos = g.op(

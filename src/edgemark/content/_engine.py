@@ -84,6 +84,7 @@ class ComposedCopy:
     passages: tuple[str, ...]
     blocked: dict[str, int] = field(default_factory=dict)
     backend: str = "builtin"
+    drafts: int = 0
     fell_back: bool = False
     latency_us: float = 0.0
     pack_version: str = ""
@@ -91,10 +92,15 @@ class ComposedCopy:
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (for the local API and the CLI)."""
         return {
-            "variants": [v.__dict__ for v in self.variants], "passages": list(self.passages),
-            "blocked": dict(self.blocked), "backend": self.backend, "fell_back": self.fell_back,
-            "latency_us": self.latency_us, "pack_version": self.pack_version,
-        }  # fmt: skip
+            "variants": [v.__dict__ for v in self.variants],
+            "passages": list(self.passages),
+            "blocked": dict(self.blocked),
+            "backend": self.backend,
+            "drafts": self.drafts,
+            "fell_back": self.fell_back,
+            "latency_us": self.latency_us,
+            "pack_version": self.pack_version,
+        }
 
 
 class ContentEngine:
@@ -106,8 +112,14 @@ class ContentEngine:
     >>> copy = engine.compose(ComposeRequest("headline", sku="sku-home-003"))  # doctest: +SKIP
     """
 
-    def __init__(self, pack_dir: Path, info: dict[str, Any], index: PassageIndex, embedder: Embedder,
-                 backend: CopyBackend | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        pack_dir: Path,
+        info: dict[str, Any],
+        index: PassageIndex,
+        embedder: Embedder,
+        backend: CopyBackend | None = None,
+    ) -> None:
         self.pack_dir, self.info, self.index, self.embedder = pack_dir, info, index, embedder
         self.backend = backend
         self.builtin = TemplateComposer()
@@ -153,9 +165,15 @@ class ContentEngine:
         drafts, backend, fell_back = self._write(request, brief)
         variants, blocked = self._guard(request, brief, drafts, backend, hits)
         return ComposedCopy(
-            tuple(variants), tuple(h.passage.id for h in hits), blocked, backend, fell_back,
-            (time.perf_counter() - started) * 1e6, str(self.info.get("version", "")),
-        )  # fmt: skip
+            tuple(variants),
+            tuple(h.passage.id for h in hits),
+            blocked,
+            backend,
+            len(drafts),
+            fell_back,
+            (time.perf_counter() - started) * 1e6,
+            str(self.info.get("version", "")),
+        )
 
     def _hits(self, request: ComposeRequest, now: float | None) -> list[Hit]:
         filters = Filters(
@@ -187,11 +205,16 @@ class ContentEngine:
             (request.offer_name,) if request.offer_name else ()
         )
         return CopyBrief(
-            copy_type=request.copy_type, facts=dict(product.facts) if product else {},
-            answers=answers, evidence=evidence, offer=request.offer_name, tone=self.tone,
+            copy_type=request.copy_type,
+            facts=dict(product.facts) if product else {},
+            answers=answers,
+            evidence=evidence,
+            offer=request.offer_name,
+            tone=self.tone,
             max_chars=SURFACE_LIMITS.get(request.surface, min(SURFACE_LIMITS.values())),
-            n=request.n_variants, seed=request.seed,
-        )  # fmt: skip
+            n=request.n_variants,
+            seed=request.seed,
+        )
 
     def _write(self, request: ComposeRequest, brief: CopyBrief) -> tuple[list[Draft], str, bool]:
         if request.escalate and self.backend is not None:
@@ -209,14 +232,26 @@ class ContentEngine:
             return self.builtin.write(brief), self.builtin.name, True
         return self.builtin.write(brief), self.builtin.name, False
 
-    def _guard(self, request: ComposeRequest, brief: CopyBrief, drafts: list[Draft], backend: str,
-               hits: list[Hit]) -> tuple[list[CopyVariant], dict[str, int]]:  # fmt: skip
+    def _guard(
+        self,
+        request: ComposeRequest,
+        brief: CopyBrief,
+        drafts: list[Draft],
+        backend: str,
+        hits: list[Hit],
+    ) -> tuple[list[CopyVariant], dict[str, int]]:
         subject = request.sku or (hits[0].passage.id if hits else "none")
         blocked: Counter[str] = Counter()
         variants = []
         for draft in drafts:
-            verdict = check(draft.text, surface=request.surface, evidence=brief.evidence, banned=self.banned,
-                            names=request.customer_names, known_names=self.known_names)  # fmt: skip
+            verdict = check(
+                draft.text,
+                surface=request.surface,
+                evidence=brief.evidence,
+                banned=self.banned,
+                names=request.customer_names,
+                known_names=self.known_names,
+            )
             if verdict.ok:
                 variants.append(
                     CopyVariant(_variant_id(draft, subject), draft.text, draft.template, backend)

@@ -30,7 +30,13 @@ REASONS = (
 )
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-_DIGITS = re.compile(r"\+?\d[\d ()./-]{7,}\d")
+_CARD = re.compile(r"(?<![\d.,])\d(?:[ -]?\d){12,18}(?![\d.,]\d)")
+# Groups of digits joined by single spaces, dashes or brackets; no dots, so prices and
+# sentences ("36-46. 137.99") do not read as phone numbers.
+_PHONE = re.compile(
+    r"(?<![\w.,])(?:(?:\+\d{1,3}[ -]?)?\(?\d{2,5}\)?(?:[ -]\d{2,8}){1,4}|[+0]\d{8,14})"
+    r"(?![\w,]|\.\d)"
+)
 _IBAN_START = re.compile(r"\b[A-Z]{2}\d{2}")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
@@ -100,13 +106,12 @@ def pii_reasons(text: str, names: Iterable[str] = ()) -> list[str]:
         found.append("pii_iban")
         for start, end in ibans:  # an IBAN's digits are not also a phone number
             text = text[:start] + " " * (end - start) + text[end:]
-    for match in _DIGITS.finditer(text):
-        digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_ok(digits):
+    for match in _CARD.finditer(text):
+        if luhn_ok(re.sub(r"\D", "", match.group())):
             found.append("pii_card")
-        elif 9 <= len(digits) <= 15 and not _NUMBER.fullmatch(match.group().strip()):
-            found.append("pii_phone")  # a separated run of 9-15 digits reads as a phone number
-        elif 10 <= len(digits) <= 15 and match.group().startswith("+"):
+            text = text[: match.start()] + " " * len(match.group()) + text[match.end() :]
+    for match in _PHONE.finditer(text):
+        if 9 <= sum(ch.isdigit() for ch in match.group()) <= 15:
             found.append("pii_phone")
     lowered = text.lower()
     for name in names:

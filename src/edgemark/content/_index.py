@@ -293,7 +293,13 @@ def _codes(values: list[str]) -> tuple[npt.NDArray[np.int32], dict[str, int]]:
 
 def _passage(r: tuple[Any, ...]) -> Passage:
     return Passage(
-        id=r[1], doc=r[2], kind=r[3], text=r[4], category=r[5],
-        in_stock=None if r[6] is None else bool(r[6]), locale=r[7], expires_at=r[8],
+        id=r[1],
+        doc=r[2],
+        kind=r[3],
+        text=r[4],
+        category=r[5],
+        in_stock=None if r[6] is None else bool(r[6]),
+        locale=r[7],
+        expires_at=r[8],
         facts=json.loads(r[9]),
-    )  # fmt: skip
+    )

@@ -89,14 +89,25 @@ def product_passage(row: dict[str, Any], expires_at: float | None) -> Passage:
     price = f"{float(row['price']):.2f} {row['currency']}"
     text = f"{described} Price: {price}. {'In stock' if in_stock else 'Out of stock'}."
     facts = {
-        "sku": str(row["sku"]), "name": str(row["name"]), "brand": str(row.get("brand", "")),
-        "product_type": str(row.get("product_type", "")), "price": f"{float(row['price']):.2f}",
-        "currency": str(row["currency"]), "attributes": attrs,
-    }  # fmt: skip
+        "sku": str(row["sku"]),
+        "name": str(row["name"]),
+        "brand": str(row.get("brand", "")),
+        "product_type": str(row.get("product_type", "")),
+        "price": f"{float(row['price']):.2f}",
+        "currency": str(row["currency"]),
+        "attributes": attrs,
+    }
     return Passage(
-        id=str(row["sku"]), text=text, kind="product", doc="catalog", category=str(row["category"]),
-        in_stock=in_stock, locale=row.get("locale"), expires_at=expires_at, facts=facts,
-    )  # fmt: skip
+        id=str(row["sku"]),
+        text=text,
+        kind="product",
+        doc="catalog",
+        category=str(row["category"]),
+        in_stock=in_stock,
+        locale=row.get("locale"),
+        expires_at=expires_at,
+        facts=facts,
+    )
 
 
 def doc_passages(directory: str | os.PathLike[str]) -> tuple[list[Passage], str, list[str]]:
@@ -167,12 +178,19 @@ def build_pack(
             staging / INDEX_FILE, passages, vectors, {"embedder": kind, "built_at": built_at}
         )
         manifest = {
-            "format": PACK_FORMAT, "version": version, "built_at": built_at, "model": MODEL_NAME,
+            "format": PACK_FORMAT,
+            "version": version,
+            "built_at": built_at,
+            "model": MODEL_NAME,
             "embedder": {"kind": kind, "file": ONNX_FILES[kind], "tokenizer": TOKENIZER_FILE},
-            "index": INDEX_FILE, "passages": len(passages), "products": len(products),
-            "tone": tone, "banned": banned, "ttl_days": ttl_days,
+            "index": INDEX_FILE,
+            "passages": len(passages),
+            "products": len(products),
+            "tone": tone,
+            "banned": banned,
+            "ttl_days": ttl_days,
             "metrics": {"int8_cosine_min": agreement[0], "int8_cosine_mean": agreement[1]},
-        }  # fmt: skip
+        }
         (staging / PACK_FILE).write_text(
             json.dumps(manifest, indent=2, sort_keys=True), encoding="utf-8"
         )

@@ -65,7 +65,7 @@ def test_decide_observe_reports_round_trip(api: EdgeAPI, make_bundle: BundleFact
     assert [x["index"] for x in body["rejected"]] == [1, 2, 3]
     assert "nope" in body["rejected"][1]["reason"]
     r = httpx.post(f"{api.url}/v1/reports", json={"until_day": int(T0 // DAY) + 1})
-    assert r.json() == {"queued": 4, "days": [int(T0 // DAY)]}
+    assert r.json() == {"queued": 4, "days": [int(T0 // DAY)], "refused": []}
     status = httpx.get(f"{api.url}/v1/status").json()
     assert status["decisions_by_version"] == {"v1": 10} and status["unsent_reports"] == 4
 

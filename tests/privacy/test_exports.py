@@ -5,6 +5,9 @@ import edgemark.privacy
 
 def test_public_names_are_pinned() -> None:
     assert edgemark.privacy.__all__ == [
+        "LedgerEntry",
+        "PrivacyBudget",
+        "PrivacyLedger",
         "count_mechanism",
         "laplace_count",
         "laplace_sum",

@@ -1,7 +1,10 @@
 """The node's local HTTP API (stdlib ``ThreadingHTTPServer`` on 127.0.0.1) for touchpoints.
 
-POST /v1/decide, /v1/observe, /v1/sync, /v1/reports and GET /v1/status, JSON in and out.
-Client mistakes get 4xx with ``{"detail"}``; no traceback ever reaches the client.
+POST /v1/decide, /v1/events (one event or a batch), /v1/observe (batch), /v1/erase,
+/v1/reports, /v1/sync; GET /healthz, /metrics (Prometheus text), /v1/status. JSON in and
+out. What the API acknowledges is written first: it commits decisions and events to SQLite
+before it answers. Client mistakes get 4xx with ``{"detail"}``; a failure of the node
+itself gets 503 with a detail (retry later), never a traceback and never a 500.
 """
 
 from __future__ import annotations
@@ -9,21 +12,27 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
+import sqlite3
 import tempfile
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edgemark.edge._agent import SyncAgent
+from edgemark.edge._metrics import CONTENT_TYPE, render_metrics
 from edgemark.edge._runtime import Runtime
 from edgemark.edge._types import DecisionRequest
-from edgemark.errors import EdgeError, EdgemarkError, EventError, NoBundleError
-from edgemark.events import Event
+from edgemark.errors import EdgeError, EdgemarkError, NoBundleError
+
+if TYPE_CHECKING:
+    from edgemark.edge._agent import SyncAgent
 
 log = logging.getLogger(__name__)
 MAX_BODY = 8 * 1024 * 1024
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            409: "Conflict", 413: "Payload Too Large", 503: "Service Unavailable"}  # fmt: skip
 
 
 class _HTTPError(Exception):
@@ -33,18 +42,48 @@ class _HTTPError(Exception):
         self.detail = detail
 
 
+class _Text(str):
+    """A route result sent as text (the metrics exposition), not JSON."""
+
+
 class EdgeAPI:
     """The local API of one node; ``start()`` serves on a daemon thread, ``stop()`` ends it.
 
-    ``agent`` is optional (without it, POST /v1/sync answers 409).
+    ``agent`` is optional (without it, POST /v1/sync answers 409). ``durable_decisions``
+    (default) commits decisions before answering, so frequency caps and budgets survive a
+    crash; events are always committed before the answer.
     """
 
-    def __init__(self, runtime: Runtime, agent: SyncAgent | None = None, *, port: int = 0) -> None:
+    def __init__(
+        self,
+        runtime: Runtime,
+        agent: SyncAgent | None = None,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        durable_decisions: bool = True,
+    ) -> None:
         self.runtime = runtime
         self.agent = agent
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
+        self.durable_decisions = durable_decisions
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._counts: dict[tuple[str, int], int] = {}
+        self._counts_lock = threading.Lock()
+        self._routes: dict[tuple[str, str], Callable[[Any], Any]] = {
+            ("POST", "/v1/decide"): self._decide,
+            ("POST", "/v1/events"): self._events,
+            ("POST", "/v1/observe"): self._observe,
+            ("POST", "/v1/erase"): self._erase,
+            ("POST", "/v1/sync"): self._sync,
+            ("POST", "/v1/reports"): self._reports,
+            ("GET", "/v1/status"): lambda _: self._status(),
+            ("GET", "/healthz"): lambda _: self._health(),
+            ("GET", "/metrics"): lambda _: _Text(
+                render_metrics(self.runtime.stats(), self.counts())
+            ),
+        }
 
     @property
     def port(self) -> int:
@@ -72,45 +111,52 @@ class EdgeAPI:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
+    def counts(self) -> dict[tuple[str, int], int]:
+        """Requests answered so far by (route, status)."""
+        with self._counts_lock:
+            return dict(self._counts)
+
+    def count(self, path: str, status: int) -> None:
+        """Count one answered request (unknown paths are pooled, labels stay bounded)."""
+        route = path if any(path == p for _, p in self._routes) else "other"
+        with self._counts_lock:
+            self._counts[(route, status)] = self._counts.get((route, status), 0) + 1
+
     # -- routes ---------------------------------------------------------------------------
-    def route(self, method: str, path: str, body: Any) -> dict[str, Any]:
+    def route(self, method: str, path: str, body: Any) -> Any:
         """Answer one request (``body`` is parsed JSON, or None for GET)."""
-        routes: dict[tuple[str, str], Callable[[Any], dict[str, Any]]] = {
-            ("POST", "/v1/decide"): self._decide,
-            ("POST", "/v1/observe"): self._observe,
-            ("POST", "/v1/sync"): self._sync,
-            ("POST", "/v1/reports"): self._reports,
-            ("GET", "/v1/status"): lambda _: self._status(),
-            ("GET", "/healthz"): lambda _: {"status": "ok"},
-        }
-        handler = routes.get((method, path))
+        handler = self._routes.get((method, path))
         if handler is None:
-            known = {p for _, p in routes}
-            if path in known:
+            if path in {p for _, p in self._routes}:
                 raise _HTTPError(405, f"{method} is not allowed on {path}.")
             raise _HTTPError(404, f"No route {method} {path}.")
         return handler(body)
 
     def _decide(self, body: Any) -> dict[str, Any]:
-        raw = _list_field(body, "requests")
+        single = isinstance(body, dict) and "requests" not in body and "user" in body
+        raw = [body] if single else _list_field(body, "requests")
         try:
             requests = [DecisionRequest.from_dict(r) for r in raw]
         except EdgeError as exc:
             raise _HTTPError(400, str(exc)) from None
-        return {"decisions": [self.runtime.decide(r).to_dict() for r in requests]}
+        decisions = [self.runtime.decide(r).to_dict() for r in requests]
+        if self.durable_decisions:
+            self.runtime.commit()
+        return {"decision": decisions[0]} if single else {"decisions": decisions}
+
+    def _events(self, body: Any) -> dict[str, Any]:
+        if isinstance(body, dict) and "events" not in body and "event_id" in body:
+            return self.runtime.observe_many([body]).to_dict()
+        return self._observe(body)
 
     def _observe(self, body: Any) -> dict[str, Any]:
-        rejected: list[dict[str, Any]] = []
-        accepted = 0
-        for index, raw in enumerate(_list_field(body, "events")):
-            try:
-                if not isinstance(raw, dict):
-                    raise EventError("an event must be a JSON object")
-                self.runtime.observe(Event.from_dict(raw))
-                accepted += 1
-            except (EventError, EdgeError) as exc:
-                rejected.append({"index": index, "reason": str(exc)})
-        return {"accepted": accepted, "rejected": rejected}
+        items = _list_field(body, "events")
+        return self.runtime.observe_many(items).to_dict()
+
+    def _erase(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("user"), str) or not body["user"]:
+            raise _HTTPError(400, 'Body must be a JSON object {"user": "<raw id>"}.')
+        return {"erased": self.runtime.erase_user(body["user"])}
 
     def _sync(self, _body: Any) -> dict[str, Any]:
         if self.agent is None:
@@ -123,14 +169,22 @@ class EdgeAPI:
         until_day = body.get("until_day")
         if isinstance(until_day, bool) or not isinstance(until_day, int):
             raise _HTTPError(400, "'until_day' must be an integer day index (ts // 86400).")
-        rows = self.runtime.reports(until_day)
-        return {"queued": len(rows), "days": sorted({r["day"] for r in rows})}
+        release = self.runtime.close_days(until_day)
+        return {
+            "queued": len(release.rows),
+            "days": sorted({r["day"] for r in release.rows}),
+            "refused": release.refused,
+        }
 
     def _status(self) -> dict[str, Any]:
         status = self.runtime.stats()
         if self.agent is not None:
             status["bundle_error"] = self.agent.bundle_error
         return status
+
+    def _health(self) -> dict[str, Any]:
+        version = self.runtime.active_version
+        return {"status": "ok", "ready": version is not None, "active_version": version}
 
 
 def _list_field(body: Any, name: str) -> list[Any]:
@@ -147,9 +201,33 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _answer(api: EdgeAPI, method: str, path: str, body: Any) -> tuple[int, Any]:
+    try:
+        return 200, api.route(method, path, body)
+    except _HTTPError as exc:
+        return exc.status, {"detail": exc.detail}
+    except NoBundleError as exc:
+        return 503, {"detail": str(exc)}
+    except EdgeError as exc:
+        return 503, {"detail": f"{exc} Retry later."}
+    except EdgemarkError as exc:
+        return 400, {"detail": str(exc)}
+    except sqlite3.Error as exc:  # storage failed: nothing was acknowledged, retry
+        log.exception("edge API could not write state on %s %s", method, path)
+        return 503, {"detail": f"The node could not write its state ({exc}); retry later."}
+    except Exception:  # a bug must not leak a traceback to the client
+        log.exception("edge API failed on %s %s", method, path)
+        return 503, {"detail": "The node failed on this request (see its log); retry later."}
+
+
 def _handler_for(api: EdgeAPI) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def setup(self) -> None:
+            super().setup()
+            # One write per response, and no Nagle delay waiting for the client's ACK.
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def do_GET(self) -> None:
             self._serve("GET")
@@ -161,30 +239,32 @@ def _handler_for(api: EdgeAPI) -> type[BaseHTTPRequestHandler]:
             log.debug("%s " + format, self.address_string(), *args)
 
         def _serve(self, method: str) -> None:
+            path = self.path.split("?")[0]
             try:
                 body = self._body() if method == "POST" else None
-                status, payload = 200, api.route(method, self.path.split("?")[0], body)
+                status, payload = _answer(api, method, path, body)
             except _HTTPError as exc:
                 status, payload = exc.status, {"detail": exc.detail}
-            except NoBundleError as exc:
-                status, payload = 503, {"detail": str(exc)}
-            except EdgemarkError as exc:
-                status, payload = 400, {"detail": str(exc)}
-            except Exception:  # a bug must not leak a traceback to the client
-                log.exception("edge API failed on %s %s", method, self.path)
-                status, payload = 500, {"detail": "Internal error; see the node's log."}
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            if isinstance(payload, _Text):
+                data, kind = payload.encode(), CONTENT_TYPE
+            else:
+                data, kind = json.dumps(payload).encode(), "application/json"
+            head = (
+                f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
+                f"Content-Type: {kind}\r\nContent-Length: {len(data)}\r\n"
+                f"{'Connection: close' if self.close_connection else 'Connection: keep-alive'}"
+                "\r\n\r\n"
+            )
+            self.wfile.write(head.encode() + data)
+            api.count(path, status)
 
         def _body(self) -> Any:
             try:
                 length = int(self.headers.get("Content-Length", "0"))
             except ValueError:
                 raise _HTTPError(400, "Content-Length must be an integer.") from None
+            if length < 0:
+                raise _HTTPError(400, "Content-Length must not be negative.")
             if length > MAX_BODY:
                 self.close_connection = True
                 raise _HTTPError(413, f"Body of {length} bytes exceeds {MAX_BODY} bytes.")
@@ -199,6 +279,8 @@ def _handler_for(api: EdgeAPI) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def serve_api(runtime: Runtime, agent: SyncAgent | None = None, *, port: int = 0) -> EdgeAPI:
-    """Start the local API on 127.0.0.1:``port`` (0 = any free port) and return it."""
-    return EdgeAPI(runtime, agent, port=port).start()
+def serve_api(
+    runtime: Runtime, agent: SyncAgent | None = None, *, port: int = 0, host: str = "127.0.0.1"
+) -> EdgeAPI:
+    """Start the local API on ``host``:``port`` (0 = any free port) and return it."""
+    return EdgeAPI(runtime, agent, port=port, host=host).start()

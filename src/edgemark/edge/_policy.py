@@ -56,6 +56,7 @@ class ThompsonPolicy:
         self._since_refresh = 0
         self._cdf = np.empty(len(self.offers), dtype=np.float64)
         self._pi = np.empty(len(self.offers), dtype=np.float64)
+        self.pi_list: list[float] = []
         self.refresh()
 
     def load_counts(self, counts: Mapping[str, tuple[float, float]]) -> None:
@@ -97,6 +98,7 @@ class ThompsonPolicy:
         cdf = np.cumsum(pi)
         cdf[-1] = 1.0
         self._pi, self._cdf = pi, cdf
+        self.pi_list = pi.tolist()  # plain floats for the hot path's masked draw
         self._since_refresh = 0
 
     def refresh(self) -> None:

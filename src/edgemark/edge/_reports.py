@@ -1,20 +1,26 @@
-"""DP report rows of one closed day: contribution bounding per user, then Laplace noise.
+"""DP report rows of one closed day: which decisions count, contribution bounding, Laplace noise.
 
-Rows carry no user identifier of any kind; the idempotency key depends only on
-node, day, experiment and arm, so a re-sent row is stored once by the hub.
+Measurement validity: for the bundle's own experiment only the ``holdout`` and ``explore``
+layers (users assigned at random, offers drawn uniformly at random) feed the arm rows, so
+each offer's row against the holdout row is a randomised comparison however the contextual
+policy allocates its own traffic. With ``report_policy_arm`` the policy layer adds one more
+row, arm ``policy`` (the policy as a whole against the holdout). A further experiment gets
+rows ``holdout`` and ``treatment`` over every decision. Rows carry no user identifier; the
+idempotency key depends only on node, day, experiment and arm.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from edgemark.edge._settings import PolicySettings
+from edgemark.edge._state import DayDecision
 from edgemark.privacy import laplace_count, laplace_sum
 
-DayDecision = tuple[str, str, str, str, int, float | None]
-"""(decision id, pseudonym, experiment, arm, consent_measurement, revenue or None)."""
+_MEASURED_LAYERS = frozenset({"holdout", "explore", "legacy"})
 
 
 def idempotency_key(node_id: str, day: int, experiment: str, arm: str) -> str:
@@ -26,51 +32,81 @@ def idempotency_key(node_id: str, day: int, experiment: str, arm: str) -> str:
     return hashlib.sha256(f"{node_id}|{day}|{experiment}|{arm}".encode()).hexdigest()
 
 
+def _arms(policy: PolicySettings) -> dict[str, tuple[str, ...]]:
+    primary = ("holdout", *policy.offers, *(("policy",) if policy.report_policy_arm else ()))
+    out = {policy.experiment: primary}
+    for layer in policy.layers:
+        out[layer.name] = ("holdout", "treatment")
+    return out
+
+
+def _cells(decision: DayDecision, policy: PolicySettings) -> list[tuple[str, str]]:
+    _id, _user, experiment, layer, arm, _consent, _rev, assignments = decision
+    cells: list[tuple[str, str]] = []
+    if layer in _MEASURED_LAYERS:
+        cells.append((experiment, arm))
+    elif layer == "policy" and policy.report_policy_arm:
+        cells.append((experiment, "policy"))
+    if assignments:
+        cells.extend((str(e), str(a)) for e, a in json.loads(assignments).items())
+    return cells
+
+
 def build_day_rows(
     node_id: str,
     day: int,
     decisions: Sequence[DayDecision],
     settings: Mapping[str, PolicySettings],
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """Noised rows per (experiment, arm) and the ids of the decisions they count.
+) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
+    """Noised rows per experiment and the ids of the decisions they count.
 
     ``decisions`` must be ordered by pseudonym then time: each user's first
-    ``max_contributions_per_user`` measurable decisions of the day (per experiment) count.
+    ``max_contributions_per_user`` measurable decisions of the day count, per experiment.
     """
     exposures: dict[tuple[str, str], int] = {}
     conversions: dict[tuple[str, str], int] = {}
     revenue: dict[tuple[str, str], float] = {}
     used: dict[tuple[str, str], int] = {}
+    owner: dict[str, PolicySettings] = {}
     counted: list[str] = []
-    for decision_id, pseudonym, experiment, arm, consent, rev in decisions:
-        policy = settings.get(experiment)
+    for decision in decisions:
+        policy = settings.get(decision[2])
         if policy is None:
             continue
-        cell = (experiment, arm)
-        exposures.setdefault(cell, 0)
-        if not consent or used.get((pseudonym, experiment), 0) >= policy.max_contributions_per_user:
-            continue
-        used[(pseudonym, experiment)] = used.get((pseudonym, experiment), 0) + 1
-        counted.append(decision_id)
-        exposures[cell] += 1
-        if rev is not None:
-            conversions[cell] = conversions.get(cell, 0) + 1
-            revenue[cell] = revenue.get(cell, 0.0) + min(rev, policy.revenue_cap)
-    for experiment in {e for e, _ in exposures}:
-        for arm in ("holdout", *settings[experiment].offers):
-            exposures.setdefault((experiment, arm), 0)
-    rows = [
-        _noised_row(
-            node_id,
-            day,
-            cell,
-            exposures[cell],
-            conversions.get(cell, 0),
-            revenue.get(cell, 0.0),
-            settings[cell[0]],
-        )
-        for cell in sorted(exposures)
-    ]
+        arms = _arms(policy)
+        for experiment in arms:
+            owner[experiment] = policy
+        counts = False
+        for cell in _cells(decision, policy):
+            experiment = cell[0]
+            if experiment not in arms or cell[1] not in arms[experiment]:
+                continue
+            user_key = (decision[1], experiment)
+            if not decision[5] or used.get(user_key, 0) >= policy.max_contributions_per_user:
+                continue
+            used[user_key] = used.get(user_key, 0) + 1
+            counts = True
+            exposures[cell] = exposures.get(cell, 0) + 1
+            if decision[6] is not None:
+                conversions[cell] = conversions.get(cell, 0) + 1
+                revenue[cell] = revenue.get(cell, 0.0) + min(decision[6], policy.revenue_cap)
+        if counts:
+            counted.append(decision[0])
+    rows: dict[str, list[dict[str, Any]]] = {}
+    for experiment in sorted(owner):
+        policy = owner[experiment]
+        rows[experiment] = [
+            _noised_row(
+                node_id,
+                day,
+                (experiment, arm),
+                exposures.get((experiment, arm), 0),
+                conversions.get((experiment, arm), 0),
+                revenue.get((experiment, arm), 0.0),
+                policy,
+            )
+            for arm in sorted(_arms(policy)[experiment])
+        ]
     return rows, counted
 
 

@@ -1,66 +1,60 @@
-"""The edge ``Runtime``: verify and swap bundles, decide, observe outcomes, report.
+"""The edge ``Runtime``: verify and swap bundles, decide, observe outcomes, report, erase.
 
-One immutable ``_Active`` reference holds everything built from the loaded bundle; ``load``
+One immutable ``Active`` reference holds everything built from the serving bundle; ``load``
 builds a new one off to the side and swaps the reference, so a failed load never disturbs
-the bundle that is serving. decide/observe/reports share one uncontended lock. The hot path
-does no I/O: a maintenance thread (every ``maintenance_interval_s``) writes buffered
-decisions, posteriors and feature states to SQLite and re-estimates the policy's choice
-probabilities, holding the lock only to take snapshots.
+the bundle that is serving and a swap under load fails no decision. decide/observe share
+one lock. The hot path does no I/O: decisions are buffered, and ``commit`` writes all
+changes in one transaction (the local API commits before it answers, so what it
+acknowledged survives a crash). A maintenance thread (every ``maintenance_interval_s``)
+resolves expired outcomes, lets the contextual policy learn them, redraws its ensemble,
+bins drift histograms and commits.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import random
 import threading
 import time
 import zlib
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgemark.bundle import Manifest, TrustStore, verify_bundle
-from edgemark.edge._holdout import in_holdout
-from edgemark.edge._policy import ThompsonPolicy
-from edgemark.edge._reports import build_day_rows
+from edgemark.edge._active import Active, VersionHealth, build_active, build_scorer
+from edgemark.edge._contextual import pick
+from edgemark.edge._experiments import EXPLORE, HOLDOUT, assign
+from edgemark.edge._memory import LastDecision, NodeMemory
+from edgemark.edge._outbox import Outbox
+from edgemark.edge._release import Release, release_days
 from edgemark.edge._settings import PolicySettings, parse_policy
 from edgemark.edge._state import StateStore
-from edgemark.edge._types import Decision, DecisionRequest
+from edgemark.edge._status import node_stats
+from edgemark.edge._types import Decision, DecisionRequest, ObserveResult
 from edgemark.errors import (
     BundleError,
     BundleSignatureError,
+    EdgeError,
+    EdgemarkError,
     EventError,
+    ModelError,
     NoBundleError,
     UnknownOfferError,
 )
 from edgemark.events import Event, Pseudonymizer, validate_event
 from edgemark.features import DEFAULT_SPEC, OnlineFeatures
-from edgemark.models import OnnxScorer
+from edgemark.privacy import LedgerEntry, PrivacyBudget, PrivacyLedger
 
 log = logging.getLogger(__name__)
 _DAY = 86400
 _RING = 4096
-
-
-@dataclass(frozen=True, slots=True)
-class _Active:
-    manifest: Manifest
-    bundle_dir: Path
-    settings: PolicySettings
-    offer_index: dict[str, int]
-    scorer: OnnxScorer
-    policy: ThompsonPolicy
-
-
-@dataclass(slots=True)
-class _Last:
-    decision_id: str
-    ts: float
-    experiment: str
-    arm: str
-    converted: bool
+_USER_CACHE = 200_000
+DEFAULT_BUDGET = PrivacyBudget(epsilon=100.0, period_days=30)
 
 
 class Runtime:
@@ -72,12 +66,16 @@ class Runtime:
     node_id : the node's name; part of report idempotency keys and the policy's seed.
     trust : keys a bundle must be signed with; without it no bundle loads.
     key : pseudonymisation key; default: ``state_dir/node.key`` (created on first start).
-    seed : seed of the policy's random generator (combined with ``node_id``).
-    maintenance_interval_s : period of the background writer; ``None`` runs maintenance
-        inline every ``batch_size`` decisions instead (deterministic, for simulations).
-        A crash loses at most the decisions of one period (or one batch).
-    batch_size : buffered decisions that force an inline flush (default 256 inline,
-        8192 with the background writer, as back-pressure).
+    seed : seed of the policy's random generators (combined with ``node_id``).
+    maintenance_interval_s : period of the background maintenance; ``None`` runs it inline
+        every ``batch_size`` decisions instead (deterministic, for simulations). In-process
+        ``decide`` calls not yet committed are lost in a crash (at most one period).
+    batch_size : buffered decisions that force an inline maintenance (default 256 inline,
+        8192 with the background thread, as back-pressure).
+    privacy_budget : the node's budget; default: the bundle's ``privacy_budget``, else
+        epsilon 100 per 30 days.
+    durability : "process" (survives a killed process) or "power" (also a power cut).
+    outbox_max_rows : bound of unsent report rows (oldest dropped beyond it).
     """
 
     def __init__(
@@ -90,37 +88,54 @@ class Runtime:
         seed: int = 0,
         maintenance_interval_s: float | None = 0.2,
         batch_size: int | None = None,
+        privacy_budget: PrivacyBudget | None = None,
+        durability: str = "process",
+        outbox_max_rows: int = 100_000,
+        event_retention_days: float = 2.0,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.node_id = node_id
         self._trust = trust
         self._pseudo = self._pseudonymizer(key)
-        self._rng = np.random.default_rng([seed, zlib.crc32(node_id.encode())])
-        self._maintenance_rng = np.random.default_rng([seed, zlib.crc32(node_id.encode()), 1])
+        base = [seed, zlib.crc32(node_id.encode())]
+        self._np_rng = np.random.default_rng([*base, 1])
+        self._random = random.Random(f"{seed}:{node_id}").random
+        self._ids = random.Random(os.urandom(16)).getrandbits  # unique across restarts
         self._lock = threading.RLock()
-        self._maintain_lock = threading.Lock()
+        self._commit_lock = threading.Lock()
         inline = maintenance_interval_s is None
-        batch = batch_size if batch_size is not None else (256 if inline else 8192)
-        self._store = StateStore(self.state_dir / "edge.db", batch_size=batch)
+        self._batch = batch_size if batch_size is not None else (256 if inline else 8192)
+        self._store = StateStore(self.state_dir / "edge.db", durability=durability)
+        self._names = DEFAULT_SPEC.names
         self._features = OnlineFeatures(DEFAULT_SPEC)
-        for pseudonym, state in self._store.user_states().items():
-            self._features.load_state(pseudonym, state)
-        self._dirty: set[str] = set()
-        self._forgotten: set[str] = set()
-        self._posteriors = self._store.posteriors()
+        self._memory = NodeMemory(self._features)
         self._settings = self._load_settings()
-        self._last = {
-            p: _Last(i, t, e, a, c) for p, i, t, e, a, _o, c in self._store.last_decisions()
-        }
+        self._posteriors = self._store.posteriors()
+        self._saved_models = self._store.models()
+        self._retention_s = event_retention_days * _DAY
+        self._memory.restore(
+            self._store,
+            self._settings,
+            lambda _experiment: 2 + len(self._names),
+            seen_since=self._store.watermark() - self._retention_s,
+        )
+        self._memory.attributed = {o: [c, r] for o, (c, r) in self._store.attributed().items()}
+        self._node_budget = privacy_budget
+        self._ledger = PrivacyLedger(
+            privacy_budget or DEFAULT_BUDGET,
+            [LedgerEntry(*row) for row in self._store.ledger_entries()],
+        )
+        self.outbox = Outbox(self._store, max_rows=outbox_max_rows)
         self._by_version = self._store.decisions_by_version()
+        self._health: dict[str, VersionHealth] = {}
         self._latency = np.zeros(_RING, dtype=np.float64)
         self._n_latency = 0
-        self._active: _Active | None = None
-        self._inline = inline
+        self._active: Active | None = None
         self._closing = threading.Event()
         self._maintainer: threading.Thread | None = None
-        if maintenance_interval_s is not None:
+        self._last_prune = 0.0
+        if not inline:
             self._maintainer = threading.Thread(
                 target=self._maintain_forever,
                 args=(maintenance_interval_s,),
@@ -131,10 +146,11 @@ class Runtime:
 
     # -- bundles --------------------------------------------------------------------------
     def load(self, bundle_dir: str | os.PathLike[str]) -> Manifest:
-        """Verify the bundle in ``bundle_dir`` and make it the serving bundle.
+        """Verify the bundle in ``bundle_dir``, self-test it and make it the serving bundle.
 
-        Raises the ``BundleError`` of the first failed check; the current bundle keeps
-        serving in that case.
+        Raises the ``BundleError`` of the first failed check (signature, integrity, runtime
+        requirements, feature spec, policy, model, ``"self-test failed: ..."``); the current
+        bundle keeps serving in that case.
         """
         if self._trust is None:
             raise BundleSignatureError(
@@ -150,24 +166,41 @@ class Runtime:
                 f"{DEFAULT_SPEC.spec_hash()[:12]}; rebuild it with the node's spec."
             )
         settings = parse_policy(manifest.policy, manifest.offers)
-        scorer = self._scorer(path, manifest.version)
-        policy = ThompsonPolicy(
-            settings.offers, settings.prior_alpha, settings.prior_beta, self._rng
-        )
-        with self._lock:
-            self._save_active_counts()
-            policy.load_counts(
-                {
+        scorer = build_scorer(path, manifest, len(self._names))
+        with self._commit_lock:  # no learning or write while state moves to the new bundle
+            with self._lock:
+                self._save_beta_counts()
+                previous = self._active
+            active = build_active(
+                path,
+                manifest,
+                settings,
+                scorer,
+                self._names,
+                previous=previous,
+                beta_counts={
                     o: self._posteriors.get((settings.experiment, o), (0.0, 0.0))
                     for o in settings.offers
-                }
+                },
+                model_state=self._saved_models.get(settings.experiment),
+                rng=self._np_rng,
             )
-            self._settings[settings.experiment] = settings
+            if previous is None or previous.settings.experiment != settings.experiment:
+                since = self._memory.watermark - active.guards.horizon_s()
+                rows = self._store.recent_decisions(since)
+                active.guards.restore(
+                    (u, t, o) for _i, u, t, e, o in rows if e == settings.experiment
+                )
+                self._memory.restore_touches(rows, self._touch_lookback)
+            with self._lock:
+                self._settings[settings.experiment] = settings
+                self._active = active
+                if self._node_budget is None and settings.privacy_epsilon is not None:
+                    budget = PrivacyBudget(settings.privacy_epsilon, settings.privacy_period_days)
+                    self._ledger = PrivacyLedger(budget, self._ledger.entries())
             self._store.set_meta(f"policy:{settings.experiment}", settings.to_json())
             self._store.set_meta("active_version", manifest.version)
             self._store.set_meta("active_dir", str(path.resolve()))
-            index = {o: i for i, o in enumerate(settings.offers)}
-            self._active = _Active(manifest, path, settings, index, scorer, policy)
         return manifest
 
     def reload_last(self) -> Manifest | None:
@@ -181,11 +214,17 @@ class Runtime:
     def active_version(self) -> str | None:
         """Version of the serving bundle, or None."""
         active = self._active
-        return None if active is None else active.manifest.version
+        return None if active is None else active.version
 
     # -- hot path -------------------------------------------------------------------------
     def decide(self, request: DecisionRequest) -> Decision:
-        """Choose an offer (or the holdout) for one request; see CONTRACTS.md "Edge"."""
+        """Choose an offer (or none) for one request; see docs/edge.md, "Decisions".
+
+        Guardrails first (their reasons are in ``reasons``), then the user's layer of the
+        experiment: holdout (no offer), explore (a uniformly random offer, the measurement
+        layer) or the policy. ``probability`` is the probability of ``arm`` (layer share
+        times the within-layer probability).
+        """
         start = time.perf_counter_ns()
         active = self._active
         if active is None:
@@ -194,204 +233,409 @@ class Runtime:
                 "Runtime.load(<bundle dir>) first."
             )
         settings = active.settings
-        pseudonym = self._pseudo.pseudonym(request.user)
+        cached = active.users.get(request.user)
+        if cached is None:
+            pseudonym = self._pseudo.pseudonym(request.user)
+            cached = (pseudonym, assign(settings, pseudonym))
+            if len(active.users) >= _USER_CACHE:
+                active.users.clear()
+            active.users[request.user] = cached
+        pseudonym, assignment = cached
+        ts = request.ts
         with self._lock:
-            if request.consent_personalization:
-                score: float | None = active.scorer.score_one(
-                    self._features.vector(pseudonym, request.ts)
-                )
-                reasons: tuple[str, ...] = ()
-            else:
-                score, reasons = None, ("no_personalization_consent",)
-            if in_holdout(settings.salt, pseudonym, settings.holdout_share):
-                offer, arm, probability = None, "holdout", settings.holdout_share
-                reasons += ("holdout",)
-            else:
-                index, p = active.policy.choose()
-                active.policy.record_exposure(index)
-                offer = arm = settings.offers[index]
-                probability = (1.0 - settings.holdout_share) * p
-                reasons += ("thompson",)
-            decision_id = os.urandom(10).hex()
-            version = active.manifest.version
-            self._last[pseudonym] = _Last(decision_id, request.ts, settings.experiment, arm, False)
-            full = self._store.add_decision(
-                (
-                    decision_id,
-                    pseudonym,
-                    request.ts,
-                    int(request.ts // _DAY),
-                    settings.experiment,
-                    arm,
-                    offer,
-                    probability,
-                    version,
-                    int(request.consent_measurement),
-                )
+            try:
+                vector = score = x = None
+                reasons: tuple[str, ...] = ("no_personalization_consent",)
+                if request.consent_personalization:
+                    vector = self._features.vector(pseudonym, ts)
+                    score = value = active.scorer.score_one(vector)
+                    x = active.context(vector, value)
+                    active.drift.add(vector, value)
+                    reasons = ()
+            except ModelError as exc:
+                self._health_of(active.version).errors += 1
+                raise EdgeError(f"Scoring failed on bundle {active.version}: {exc}") from exc
+            allowed, blocked, _limited = active.guards.check(
+                pseudonym,
+                ts,
+                request.context,
+                score,
+                (request.consent_personalization, request.consent_measurement),
             )
-            self._by_version[version] = self._by_version.get(version, 0) + 1
+            if assignment.excluded:
+                allowed = tuple(a and i not in assignment.excluded for i, a in enumerate(allowed))
+                blocked += tuple(
+                    f"experiment:{e}:holdout" for e, a in assignment.others if a == HOLDOUT
+                )
+            layer = assignment.layer
+            offers = settings.offers
+            if layer == HOLDOUT:
+                arm, shown, probability = HOLDOUT, 0, assignment.share
+            elif layer == EXPLORE:
+                k = min(int(self._random() * len(offers)), len(offers) - 1)
+                arm, probability = offers[k], assignment.share / len(offers)
+                shown = k + 1 if allowed[k] else 0
+            else:
+                shown, p = self._serve(active, x, vector, score, allowed)
+                arm = offers[shown - 1] if shown else "none"
+                probability = assignment.share * p
+            offer = offers[shown - 1] if shown else None
+            decision_id = f"{self._ids(80):020x}"
+            self._record(
+                active,
+                request,
+                pseudonym,
+                assignment,
+                layer,
+                arm,
+                shown,
+                probability,
+                x,
+                decision_id,
+            )
             latency_us = (time.perf_counter_ns() - start) / 1000.0
             self._latency[self._n_latency % _RING] = latency_us
             self._n_latency += 1
-        if full:  # back-pressure (or inline mode): persist before the next decision
-            self._maintain()
+            full = self._maintainer is None and self._memory.buffered >= self._batch
+        if full or self._memory.buffered >= 8 * self._batch:  # inline mode, or back-pressure
+            self.flush()
         return Decision(
             decision_id,
             offer,
             probability,
             settings.experiment,
             arm,
-            reasons,
-            version,
+            (
+                *reasons,
+                *blocked,
+                f"layer:{layer}",
+                *((f"policy:{settings.policy}",) if layer == "policy" else ()),
+            ),
+            active.version,
             latency_us,
             score,
+            layer=layer,
+            assignments=assignment.others,
         )
 
-    # -- outcomes -------------------------------------------------------------------------
-    def observe(self, event: Event) -> None:
-        """Learn from one outcome event whose ``user`` is the raw id (see module docs)."""
-        if not isinstance(event, Event):
-            raise EventError(f"observe() takes an Event, got {type(event).__name__}.")
-        event = validate_event(event.to_dict())
-        active = self._active
-        if (
-            event.type in ("exposure", "redeem")
-            and active is not None
-            and event.offer not in active.offer_index
-        ):
-            raise UnknownOfferError(
-                f"Event {event.event_id!r} names offer {event.offer!r}, which bundle "
-                f"{active.manifest.version} does not know (offers: {list(active.offer_index)})."
+    def _serve(
+        self,
+        active: Active,
+        x: Any,
+        vector: Any,
+        score: float | None,
+        allowed: Sequence[bool],
+    ) -> tuple[int, float]:
+        """The policy layer: (shown arm, probability within the layer)."""
+        settings = active.settings
+        kind = settings.policy
+        if kind == "contextual" and active.contextual is not None:
+            basket = active.basket_of(vector, settings.default_basket)
+            probs = active.contextual.probabilities(
+                active.blank if x is None else x, basket, allowed
             )
-        pseudonym = self._pseudo.pseudonym(event.user)
-        with self._lock:
-            if event.type == "consent" and not event.consent_personalization:
-                self._features.forget(pseudonym)
-                self._forgotten.add(pseudonym)
-                self._dirty.discard(pseudonym)
-            elif event.consent_personalization:
-                self._features.update(pseudonym, event.type, event.ts, event.amount)
-                self._dirty.add(pseudonym)
-                self._forgotten.discard(pseudonym)
-            if event.type == "purchase":
-                self._attribute(pseudonym, event.ts, float(event.amount or 0.0))
+            shown = pick(probs, self._random())
+            return shown, probs[shown]
+        if kind == "propensity" and (score is None or score < settings.propensity_threshold):
+            return 0, 1.0
+        if kind == "uniform":
+            weights = [1.0 if ok else 0.0 for ok in allowed]
+        else:  # thompson (and propensity above its threshold): Beta-Bernoulli on conversion
+            weights = [p if ok else 0.0 for p, ok in zip(active.beta.pi_list, allowed, strict=True)]
+        total = sum(weights)
+        if total <= 0.0:
+            return 0, 1.0
+        k = pick([w / total for w in weights], self._random())
+        if kind != "uniform":
+            active.beta.record_exposure(k)
+        return k + 1, weights[k] / total
 
-    def _attribute(self, pseudonym: str, ts: float, amount: float) -> None:
-        last = self._last.get(pseudonym)
-        if last is None or last.converted:
-            return
-        settings = self._settings.get(last.experiment)
-        if settings is None or not 0.0 <= ts - last.ts <= settings.lookback_hours * 3600.0:
-            return
-        last.converted = True
-        self._store.add_conversion(last.decision_id, ts, min(amount, settings.revenue_cap))
-        if last.arm == "holdout":
-            return
+    def _record(
+        self,
+        active: Active,
+        request: DecisionRequest,
+        pseudonym: str,
+        assignment: Any,
+        layer: str,
+        arm: str,
+        shown: int,
+        probability: float,
+        x: Any,
+        decision_id: str,
+    ) -> None:
+        settings = active.settings
+        offer = settings.offers[shown - 1] if shown else None
+        others = assignment.others
+        row = (
+            decision_id,
+            pseudonym,
+            request.ts,
+            int(request.ts // _DAY),
+            settings.experiment,
+            arm,
+            offer,
+            probability,
+            active.version,
+            int(request.consent_measurement),
+            layer,
+            json.dumps(dict(others)) if others else "",
+            None if x is None else x.tobytes(),
+            int(x is None),
+        )
+        lookback = settings.lookback_s(offer or arm)
+        last = LastDecision(
+            decision_id, request.ts, settings.experiment, layer, arm, shown, x, lookback,
+            False, x is None,
+        )  # fmt: skip
+        self._memory.record_decision(pseudonym, row, last)
+        active.guards.record(pseudonym, request.ts, None if offer is None else shown - 1)
+        version = active.version
+        self._by_version[version] = self._by_version.get(version, 0) + 1
+        health = self._health_of(version)
+        health.decisions += 1
+        if layer == HOLDOUT:
+            health.holdout_exposures += 1
+        elif shown:
+            health.treatment_exposures += 1
+
+    # -- outcomes -------------------------------------------------------------------------
+    def observe(self, event: Event, *, durable: bool = True) -> None:
+        """Learn from one outcome event whose ``user`` is the raw id.
+
+        Raises ``EventError`` / ``UnknownOfferError`` for a bad event. With ``durable``
+        (default) the event is written before this returns; a re-delivered event id is
+        ignored.
+        """
+        result = self.observe_many([event], durable=durable)
+        if result.rejected:
+            raise result.errors[0]
+
+    def observe_many(self, events: Sequence[Any], *, durable: bool = True) -> ObserveResult:
+        """Fold a batch of events in; with ``durable`` they are written before returning.
+
+        Accepts ``Event`` objects or raw dicts; bad ones are rejected with their reason
+        (the rest still counts). Duplicated event ids are counted, not applied twice.
+        """
+        result = ObserveResult()
+        for index, raw in enumerate(events):
+            try:
+                event = validate_event(raw.to_dict() if isinstance(raw, Event) else raw)
+                self._check_offer(event)
+            except (EventError, EdgeError) as exc:
+                result.reject(index, exc)
+                continue
+            pseudonym = self._pseudo.pseudonym(event.user)
+            key = self._pseudo.pseudonym(f"event:{event.event_id}")
+            with self._lock:
+                active = self._active
+                model = active.settings.attribution if active else "last_touch"
+                applied = self._memory.apply_event(
+                    event, pseudonym, key, self._settings, model, self._on_conversion
+                )
+            if applied:
+                result.accepted += 1
+            else:
+                result.duplicates += 1
+        if durable and (result.accepted or result.duplicates):
+            self.commit()
+        return result
+
+    def _check_offer(self, event: Event) -> None:
         active = self._active
+        if event.type in ("exposure", "redeem") and active is not None:
+            if event.offer not in active.offer_index:
+                raise UnknownOfferError(
+                    f"Event {event.event_id!r} names offer {event.offer!r}, which bundle "
+                    f"{active.version} does not know (offers: {list(active.offer_index)})."
+                )
+
+    def _on_conversion(self, last: LastDecision) -> None:
+        """Counters a conversion updates (called under the lock)."""
+        active = self._active
+        health = self._health.get(active.version) if active else None
+        if health is not None:
+            if last.layer == HOLDOUT:
+                health.holdout_conversions += 1
+            elif last.shown:
+                health.treatment_conversions += 1
+        if last.layer != "policy" or not last.shown:
+            return
         if active is not None and active.settings.experiment == last.experiment:
-            index = active.offer_index.get(last.arm)
-            if index is not None:
-                active.policy.record_conversion(index)
-                return
+            active.beta.record_conversion(last.shown - 1)
+            return
         key = (last.experiment, last.arm)
         exposures, conversions = self._posteriors.get(key, (0.0, 0.0))
         self._posteriors[key] = (exposures, min(conversions + 1.0, exposures))
 
-    # -- reports and figures --------------------------------------------------------------
+    # -- reports, erasure and figures -----------------------------------------------------
+    def close_days(self, until_day: int) -> Release:
+        """Report every closed day < ``until_day`` not reported yet: rows queued in the
+        outbox, releases the privacy ledger refused (with the reason), rows dropped."""
+        self.flush()
+        with self._commit_lock, self._lock:
+            release = release_days(
+                self._store,
+                self._ledger,
+                self._settings,
+                self.node_id,
+                until_day,
+                max_outbox=self.outbox.max_rows,
+            )
+        self.outbox.note_dropped(release.dropped)
+        return release
+
     def reports(self, until_day: int) -> list[dict[str, Any]]:
         """Noised report rows of every closed day < ``until_day`` not reported yet.
 
         The rows are queued in the outbox (they survive restarts) and returned.
         """
-        rows: list[dict[str, Any]] = []
-        self._maintain()
-        with self._lock:
-            for day in self._store.unreported_days(until_day):
-                day_rows, counted = build_day_rows(
-                    self.node_id, day, self._store.day_decisions(day), self._settings
-                )
-                self._store.commit_report(day, counted, day_rows)
-                rows.extend(day_rows)
-        return rows
+        return self.close_days(until_day).rows
+
+    def erase_user(self, user: str) -> dict[str, int]:
+        """Erase a user (raw id) from memory and the database (agreement 2); counts per table.
+
+        DP rows already released hold no user and cannot be changed; decisions of days not
+        yet reported are gone, so the user is not counted in them.
+        """
+        pseudonym = self._pseudo.pseudonym(user)
+        with self._commit_lock:
+            with self._lock:
+                memory = self._memory.forget(pseudonym)
+                active = self._active
+                if active is not None:
+                    active.guards.forget(pseudonym)
+                    active.users.pop(user, None)
+            counts = self._store.erase(pseudonym)
+        return {**counts, **memory}
 
     def stats(self) -> dict[str, Any]:
-        """Heartbeat figures: active version, decisions per version, latency p50/p99 (µs)."""
+        """Heartbeat and status figures (see docs/edge.md, "Status and metrics")."""
         with self._lock:
             n = min(self._n_latency, _RING)
-            recent = self._latency[:n]
-            by_version = dict(self._by_version)
-        p50, p99 = np.percentile(recent, [50, 99]).tolist() if n else (None, None)
-        return {
-            "node_id": self.node_id,
-            "active_version": self.active_version,
-            "decisions_by_version": by_version,
-            "latency_p50_us": p50,
-            "latency_p99_us": p99,
-            "unsent_reports": len(self._store.unsent()),
-        }
+            recent = self._latency[:n].copy()
+            active = self._active
+            data = {
+                "by_version": dict(self._by_version),
+                "health": None if active is None else self._health_of(active.version),
+                "attributed": {k: tuple(v) for k, v in self._memory.attributed.items()},
+                "events": dict(self._memory.events_by_type),
+                "duplicates": self._memory.duplicates,
+                "blocked": {} if active is None else dict(active.guards.blocked),
+                "drift": {} if active is None else active.drift.psi(),
+            }
+        return node_stats(self, active, recent, data)
 
     @property
     def store(self) -> StateStore:
         """The node's state store (outbox access for the sync agent)."""
         return self._store
 
+    @property
+    def ledger(self) -> PrivacyLedger:
+        """The node's privacy ledger."""
+        return self._ledger
+
+    def commit(self) -> None:
+        """Write every change so far in one transaction (group commit across threads)."""
+        with self._commit_lock:
+            self._write()
+
     def flush(self) -> None:
-        """Write buffered decisions, posteriors and feature states to SQLite now."""
-        self._maintain()
+        """Learn resolved outcomes, redraw the policy's ensemble and write everything now."""
+        with self._commit_lock:
+            self._maintain_once()
 
     def close(self) -> None:
         """Stop the maintenance thread, flush everything and close the database."""
         self._closing.set()
         if self._maintainer is not None:
             self._maintainer.join(timeout=30)
-        self._maintain()
-        with self._lock:
-            self._store.close()
+        self.flush()
+        self._store.close()
 
     # -- internals ------------------------------------------------------------------------
+    def _write(self) -> None:
+        """Take the changes under the lock (a consistent cut), write them outside it."""
+        with self._lock:
+            changes = self._memory.take_changes()
+            self._save_beta_counts()
+            changes.posteriors = dict(self._posteriors)
+            active = self._active
+            if active is not None and active.contextual is not None:
+                changes.models = {active.settings.experiment: active.contextual.state()}
+        try:
+            self._store.write(changes)
+        except Exception:
+            with self._lock:
+                self._memory.give_back(changes)
+            raise
+
     def _maintain_forever(self, interval_s: float) -> None:
         while not self._closing.wait(interval_s):
             try:
-                self._maintain()
+                self.flush()
             except Exception:  # keep serving; the next round retries the write
                 log.exception("edge state maintenance failed")
 
-    def _maintain(self) -> None:
-        """Persist what changed and re-estimate stale policy probabilities (off the hot path).
-
-        Never called with ``_lock`` held: ``_maintain_lock`` (which orders the writes) comes
-        first.
-        """
-        with self._maintain_lock:
-            self._maintain_once()
-
     def _maintain_once(self) -> None:
+        """Resolve, learn, redraw, bin drift and write (caller holds ``_commit_lock``)."""
         with self._lock:
+            self._memory.sweep()
+            outcomes, self._memory.outcomes = self._memory.outcomes, []
             active = self._active
-            rows = self._store.take_pending()
-            self._save_active_counts()
-            posteriors = dict(self._posteriors)
-            states = {u: self._features.state_of(u) for u in self._dirty}
-            forgotten = list(self._forgotten)
-            self._dirty.clear()
-            self._forgotten.clear()
-            posterior = active.policy.snapshot() if active and active.policy.stale else None
-        self._store.flush(posteriors, states, rows, forgotten)
-        if active is not None and posterior is not None:
-            pi = active.policy.estimate(*posterior, self._maintenance_rng)
-            with self._lock:
-                active.policy.install(pi)
+            beta = active.beta.snapshot() if active and active.beta.stale else None
+        learned = []
+        for experiment, _user, shown, x, y, decision_id in outcomes:
+            if active is not None and active.contextual is not None:
+                if active.settings.experiment == experiment and len(x) == active.dim:
+                    active.contextual.learn(shown, x, y)
+            learned.append(decision_id)
+        if active is not None:
+            if learned and active.contextual is not None:
+                active.contextual.refresh(self._np_rng)
+            if beta is not None:
+                pi = active.beta.estimate(*beta, self._np_rng)
+                with self._lock:
+                    active.beta.install(pi)
+            active.drift.update()
+        with self._lock:
+            self._memory.learned(learned)
+        self._write()
+        self._prune()
 
-    def _save_active_counts(self) -> None:
+    def _prune(self) -> None:
+        now = time.monotonic()
+        if now - self._last_prune < 60.0:
+            return
+        self._last_prune = now
+        horizon = self._memory.watermark - self._retention_s
+        with self._lock:
+            self._memory.prune_seen(horizon)
+        self._store.prune(horizon, None)
+
+    def _health_of(self, version: str) -> VersionHealth:
+        health = self._health.get(version)
+        if health is None:
+            health = self._health[version] = VersionHealth()
+        return health
+
+    def _save_beta_counts(self) -> None:
         active = self._active
         if active is not None:
-            for offer, counts in active.policy.counts().items():
+            for offer, counts in active.beta.counts().items():
                 self._posteriors[(active.settings.experiment, offer)] = counts
+
+    def _touch_lookback(self, experiment: str, offer: str) -> float:
+        settings = self._settings.get(experiment)
+        return 0.0 if settings is None else settings.lookback_s(offer)
 
     def _load_settings(self) -> dict[str, PolicySettings]:
         settings: dict[str, PolicySettings] = {}
         for key, value in self._store.meta_items("policy:"):
-            settings[key.removeprefix("policy:")] = PolicySettings.from_json(value)
+            try:
+                settings[key.removeprefix("policy:")] = PolicySettings.from_json(value)
+            except (EdgemarkError, KeyError, TypeError, ValueError) as exc:
+                log.warning("stored policy %s no longer parses: %s", key, exc)
         return settings
 
     def _pseudonymizer(self, key: bytes | None) -> Pseudonymizer:
@@ -401,15 +645,3 @@ class Runtime:
         if path.exists():
             return Pseudonymizer.from_key_file(path)
         return Pseudonymizer.create_key_file(path)
-
-    @staticmethod
-    def _scorer(path: Path, version: str) -> OnnxScorer:
-        try:
-            scorer = OnnxScorer(path / "model.onnx")
-            scorer.score_one(np.zeros(len(DEFAULT_SPEC.names), dtype=np.float64))
-        except Exception as exc:  # any failure to score means the model is unusable
-            raise BundleError(
-                f"Bundle {version}: model.onnx does not score a {len(DEFAULT_SPEC.names)}-"
-                f"feature row ({exc}); rebuild the bundle with a model for this spec."
-            ) from exc
-        return scorer

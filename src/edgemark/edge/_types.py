@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from edgemark.errors import EdgeError
+from edgemark.errors import EdgeError, EdgemarkError
 
 _REQUEST_KEYS = frozenset(
     {"user", "ts", "consent_personalization", "consent_measurement", "context"}
@@ -96,9 +96,10 @@ class DecisionRequest:
 class Decision:
     """What the runtime decided, and everything off-policy evaluation needs later.
 
-    ``probability`` is the probability with which the policy chose ``arm`` (holdout share
-    included), ``score`` the model's purchase propensity (None without personalization
-    consent).
+    ``probability`` is the probability with which ``arm`` was chosen for this request: the
+    share of the user's ``layer`` (holdout, explore or policy) times the probability within
+    the layer. ``score`` is the model's purchase propensity (None without personalization
+    consent); ``assignments`` the user's arm in every further experiment.
     """
 
     decision_id: str
@@ -110,6 +111,8 @@ class Decision:
     bundle_version: str
     latency_us: float
     score: float | None
+    layer: str = "policy"
+    assignments: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict of the decision."""
@@ -123,6 +126,8 @@ class Decision:
             "bundle_version": self.bundle_version,
             "latency_us": self.latency_us,
             "score": self.score,
+            "layer": self.layer,
+            "assignments": dict(self.assignments),
         }
 
     @classmethod
@@ -140,6 +145,29 @@ class Decision:
                 bundle_version=str(raw["bundle_version"]),
                 latency_us=float(raw["latency_us"]),
                 score=None if score is None else float(score),
+                layer=str(raw.get("layer", "policy")),
+                assignments=tuple(
+                    (str(k), str(v)) for k, v in dict(raw.get("assignments", {})).items()
+                ),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise EdgeError(f"Malformed decision {raw!r}: {exc}.") from exc
+
+
+@dataclass(slots=True)
+class ObserveResult:
+    """What a batch of events did: accepted, duplicated (ids seen before), rejected."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[EdgemarkError] = field(default_factory=list)
+
+    def reject(self, index: int, error: EdgemarkError) -> None:
+        """Record that event ``index`` was refused, with the reason."""
+        self.rejected.append({"index": index, "reason": str(error)})
+        self.errors.append(error)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe figures (the local API's answer)."""
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "rejected": self.rejected}

@@ -1,0 +1,229 @@
+"""Contextual Thompson sampling over incremental value, with exact logged propensities.
+
+Each arm (``none`` and every offer) has a Bayesian logistic model of P(purchase | x, arm):
+a Gaussian posterior N(m, S) over weights, updated one outcome at a time with the Laplace
+approximation (the exact mode of prior x likelihood along x, and a rank-one precision
+update). The context x is [1, logit(score), log1p(features)...]; no personalization
+consent gives x = [1, 0, ...] (context alone).
+
+Promo suppression: for a user with basket B, offer k is worth
+``p_k (B (margin - discount_k) - cost_k) - p_none B margin`` (the discount is paid on every
+redeemed purchase, including those that would have happened anyway), the no-offer arm 0.
+
+Thompson sampling is run as an ensemble: off the hot path ``refresh`` draws S weight
+vectors per arm from the posteriors. A decision picks one of the S draws uniformly and plays
+its best arm. The probability of each arm is then exactly the share of draws in which it is
+best, computed in one pass (one matmul), mixed with ``floor`` spread over the allowed arms
+so every allowed arm keeps a positive propensity. The arm is sampled from that mixture, so
+the logged probability is exactly the probability with which it was chosen.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Self
+
+import numpy as np
+import numpy.typing as npt
+
+from edgemark.edge._settings import OfferTerms, Prior
+from edgemark.errors import EdgeError
+
+FloatArray = npt.NDArray[np.float64]
+_CLIP = 1e-6
+
+
+def context_size(n_features: int) -> int:
+    """Length of the context vector for ``n_features`` online features."""
+    return 2 + n_features
+
+
+def score_logit(score: float) -> float:
+    """logit of a probability, clipped so 0 and 1 stay finite."""
+    p = min(max(score, _CLIP), 1.0 - _CLIP)
+    return math.log(p / (1.0 - p))
+
+
+class BayesLogistic:
+    """Gaussian posterior over logistic-regression weights, learned one outcome at a time.
+
+    >>> model = BayesLogistic(np.zeros(2), np.eye(2))
+    >>> for _ in range(200):
+    ...     _ = model.learn_one(np.array([1.0, 0.0]), 1)
+    >>> model.predict_one(np.array([1.0, 0.0])) > 0.95
+    True
+    """
+
+    def __init__(self, mean: FloatArray, cov: FloatArray) -> None:
+        self.mean = mean
+        self.cov = cov
+        self.mean_ = np.array(mean, dtype=np.float64)
+        self.cov_ = np.array(cov, dtype=np.float64)
+        self.n_ = 0
+
+    def learn_one(self, x: FloatArray, y: int) -> Self:
+        """Laplace update with one outcome ``y`` (0 or 1) at context ``x``."""
+        sx = self.cov_ @ x
+        v = float(x @ sx)
+        mu = float(x @ self.mean_)
+        s = mu
+        for _ in range(30):  # Newton on s = mu + (y - sigmoid(s)) v, a 1-d convex problem
+            p = _sigmoid(s)
+            step = (s - mu - (y - p) * v) / (1.0 + p * (1.0 - p) * v)
+            s -= step
+            if abs(step) < 1e-10:
+                break
+        p = _sigmoid(s)
+        lam = p * (1.0 - p)
+        self.mean_ = self.mean_ + (y - p) * sx
+        cov = self.cov_ - (lam / (1.0 + lam * v)) * np.outer(sx, sx)
+        self.cov_ = 0.5 * (cov + cov.T)
+        self.n_ += 1
+        return self
+
+    def predict_one(self, x: FloatArray) -> float:
+        """P(y=1 | x) at the posterior mean (no side effects)."""
+        return _sigmoid(float(x @ self.mean_))
+
+    def sample(self, rng: np.random.Generator, n: int) -> FloatArray:
+        """``n`` draws of the weights from the posterior, shape (n, d)."""
+        try:
+            chol = np.linalg.cholesky(self.cov_)
+        except np.linalg.LinAlgError:  # numerical drift: fall back to the diagonal
+            chol = np.diag(np.sqrt(np.clip(np.diag(self.cov_), 1e-12, None)))
+        draws: FloatArray = self.mean_ + rng.standard_normal((n, len(self.mean_))) @ chol.T
+        return draws
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe state."""
+        return {"mean": self.mean_.tolist(), "cov": self.cov_.tolist(), "n": self.n_}
+
+    def load(self, state: Mapping[str, Any]) -> bool:
+        """Restore ``to_dict`` state; False (and unchanged) if its dimension differs."""
+        mean = np.asarray(state.get("mean", []), dtype=np.float64)
+        cov = np.asarray(state.get("cov", []), dtype=np.float64)
+        if mean.shape != self.mean_.shape or cov.shape != self.cov_.shape:
+            return False
+        self.mean_, self.cov_, self.n_ = mean, cov, int(state.get("n", 0))
+        return True
+
+
+def _sigmoid(s: float) -> float:
+    if s >= 0:
+        return 1.0 / (1.0 + math.exp(-s))
+    e = math.exp(s)
+    return e / (1.0 + e)
+
+
+def default_prior(dim: int, arm: str, prior: Prior | None, variance: float) -> BayesLogistic:
+    """Prior for one arm: the bundle's, else "P(buy) follows the propensity score".
+
+    The default mean puts weight 1 on logit(score) and 0 elsewhere, so every arm starts
+    with the same purchase probability: offers start with no uplift, and the policy
+    suppresses them until evidence says otherwise.
+    """
+    if prior is not None:
+        if len(prior.mean) != dim:
+            raise EdgeError(
+                f"Bundle prior for arm {arm!r} has {len(prior.mean)} weights; the context "
+                f"has {dim} (1 bias, 1 score, {dim - 2} features)."
+            )
+        return BayesLogistic(np.array(prior.mean), np.diag(np.array(prior.variance)))
+    mean = np.zeros(dim)
+    mean[1] = 1.0
+    var = np.full(dim, 0.1 * variance)
+    var[0], var[1] = variance, 0.25 * variance
+    return BayesLogistic(mean, np.diag(var))
+
+
+class ContextualPolicy:
+    """Ensemble Thompson sampling over ``("none", *offers)`` maximising incremental value."""
+
+    def __init__(
+        self,
+        terms: Sequence[OfferTerms],
+        models: Sequence[BayesLogistic],
+        *,
+        n_samples: int,
+        floor: float,
+    ) -> None:
+        self.arms = ("none", *(t.id for t in terms))
+        if len(models) != len(self.arms):
+            raise EdgeError("A contextual policy needs one model per arm (none + offers).")
+        self.models = list(models)
+        self.dim = len(self.models[0].mean_)
+        self.n_samples = n_samples
+        self.floor = floor
+        n = len(self.arms)
+        margin = np.array([0.0, *(t.margin_rate for t in terms)])
+        discount = np.array([0.0, *(t.discount for t in terms)])
+        cost = np.array([0.0, *(t.cost for t in terms)])
+        # value = P @ (B * per_basket - fixed): column k is offer k's value, column 0 is 0.
+        self._per_basket = np.zeros((n, n))
+        self._fixed = np.zeros((n, n))
+        for k in range(1, n):
+            self._per_basket[k, k] = margin[k] - discount[k]
+            self._per_basket[0, k] = -margin[k]
+            self._fixed[k, k] = cost[k]
+        self._neg_w = np.zeros((n_samples * n, self.dim))
+        self._buf = np.empty(n_samples * n)
+
+    def refresh(self, rng: np.random.Generator) -> None:
+        """Draw a new ensemble from the posteriors (off the hot path); swapped in one step."""
+        n = len(self.arms)
+        draws = np.empty((self.n_samples, n, self.dim))
+        for a, model in enumerate(self.models):
+            draws[:, a, :] = model.sample(rng, self.n_samples)
+        self._neg_w = -draws.reshape(self.n_samples * n, self.dim)
+
+    def probabilities(self, x: FloatArray, basket: float, allowed: Sequence[bool]) -> list[float]:
+        """Choice probability of every arm for context ``x`` (blocked offers get 0)."""
+        n = len(self.arms)
+        weights = self._neg_w  # one reference: a concurrent refresh swaps it whole
+        buf = self._buf if len(self._buf) == len(weights) else np.empty(len(weights))
+        np.matmul(weights, x, out=buf)
+        np.exp(buf, out=buf)
+        buf += 1.0
+        np.reciprocal(buf, out=buf)  # P(buy) per (draw, arm)
+        values = buf.reshape(-1, n) @ (basket * self._per_basket - self._fixed)
+        open_arms = [0, *(k + 1 for k, ok in enumerate(allowed) if ok)]
+        if len(open_arms) < n:
+            blocked = [a for a in range(n) if a not in open_arms]
+            values[:, blocked] = -np.inf
+        wins = np.bincount(values.argmax(axis=1), minlength=n).tolist()
+        total = float(sum(wins))
+        spread = self.floor / len(open_arms)
+        keep = 1.0 - self.floor
+        probs = [0.0] * n
+        for a in open_arms:
+            probs[a] = keep * wins[a] / total + spread
+        return probs
+
+    def learn(self, arm: int, x: FloatArray, y: int) -> None:
+        """Fold one resolved outcome into arm ``arm``'s posterior."""
+        self.models[arm].learn_one(x, y)
+
+    def state(self) -> dict[str, Any]:
+        """JSON-safe posteriors by arm name."""
+        return {arm: m.to_dict() for arm, m in zip(self.arms, self.models, strict=True)}
+
+    def load_state(self, state: Mapping[str, Any]) -> None:
+        """Restore posteriors saved by ``state`` (arms or dimensions that changed start anew)."""
+        for arm, model in zip(self.arms, self.models, strict=True):
+            if arm in state:
+                model.load(state[arm])
+
+
+def pick(probs: Sequence[float], u: float) -> int:
+    """Index drawn from ``probs`` with the uniform number ``u`` in [0, 1)."""
+    acc = 0.0
+    last = 0
+    for i, p in enumerate(probs):
+        if p <= 0.0:
+            continue
+        acc += p
+        last = i
+        if u < acc:
+            return i
+    return last

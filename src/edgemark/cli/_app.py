@@ -7,6 +7,7 @@ import typer
 from edgemark import __version__
 from edgemark.cli import (
     _bundle,
+    _content,
     _demo,
     _edge,
     _features,
@@ -43,5 +44,17 @@ def _root(
     """Edge-native, privacy-first marketing AI."""
 
 
-for _module in (_sim, _ingest, _features, _train, _keys, _bundle, _hub, _edge, _measure, _demo):
+for _module in (
+    _sim,
+    _ingest,
+    _features,
+    _train,
+    _keys,
+    _bundle,
+    _hub,
+    _edge,
+    _measure,
+    _content,
+    _demo,
+):
     _module.register(app)

@@ -12,6 +12,7 @@ import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -59,14 +60,17 @@ class Paths:
     @classmethod
     def from_strings(
         cls,
-        paths: Sequence[str] | npt.NDArray[np.str_],
+        paths: Sequence[str] | npt.NDArray[np.str_] | Any,
         conversions: Sequence[float] | FloatArray,
         nulls: Sequence[float] | FloatArray,
         values: Sequence[float] | FloatArray | None = None,
         *,
         sep: str = ">",
     ) -> Paths:
-        """Parse ``'a > b > c'`` strings (channels trimmed of spaces) and check the counts."""
+        """Parse ``'a > b > c'`` strings (channels trimmed of spaces) and check the counts.
+
+        ``paths`` may also be a PyArrow string array, which is split without copies.
+        """
         conv = _counts(conversions, "total_conversions")
         null = _counts(nulls, "total_null")
         n = len(paths)
@@ -136,15 +140,17 @@ def _sorted_codes(codes: IntArray, names: tuple[str, ...]) -> IntArray:
     return rank[codes]
 
 
-def _split_arrow(
-    paths: Sequence[str] | npt.NDArray[np.str_], sep: str
-) -> tuple[IntArray, IntArray, tuple[str, ...]]:
+def _split_arrow(paths: Any, sep: str) -> tuple[IntArray, IntArray, tuple[str, ...]]:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    parts = pc.split_pattern(pa.array(np.asarray(paths, dtype=str)), pattern=sep)
+    if not isinstance(paths, pa.Array | pa.ChunkedArray):
+        paths = pa.array(np.asarray(paths, dtype=str))
+    parts = pc.split_pattern(paths, pattern=sep)
     lengths = pc.list_value_length(parts).to_numpy().astype(np.int64)
     touches = pc.utf8_trim_whitespace(pc.list_flatten(parts))
+    if isinstance(touches, pa.ChunkedArray):  # one dictionary for all chunks
+        touches = touches.combine_chunks()
     empty = pc.equal(pc.utf8_length(touches), 0).to_numpy(zero_copy_only=False)
     if empty.any():
         row = int(np.searchsorted(np.cumsum(lengths), int(np.argmax(empty)), side="right"))
@@ -161,6 +167,22 @@ def read_paths(path: Path, *, sep: str = ">") -> Paths:
     header = _header(Path(path))
     value = "total_conversion_value" if "total_conversion_value" in header else None
     numbers = ["total_conversions", "total_null", *([value] if value else [])]
+    missing = [c for c in ("path", *numbers) if c not in header]
+    if missing:
+        raise MeasureError(
+            f"paths file {path} has no column(s) {', '.join(map(repr, missing))}; "
+            f"its columns are: {', '.join(header)}"
+        )
+    if importlib.util.find_spec("pyarrow") is not None:
+        table = _read_arrow(Path(path), numbers)
+        if table is not None:  # strings stay in Arrow: a million paths cost no copies
+            return Paths.from_strings(
+                table.column("path"),
+                table.column("total_conversions").to_numpy(),
+                table.column("total_null").to_numpy(),
+                None if value is None else table.column(value).to_numpy(),
+                sep=sep,
+            )
     cols = read_columns(path, numbers=numbers, strings=["path"], what="paths")
     return Paths.from_strings(
         cols.strings["path"],
@@ -169,6 +191,20 @@ def read_paths(path: Path, *, sep: str = ">") -> Paths:
         None if value is None else cols.numbers[value],
         sep=sep,
     )
+
+
+def _read_arrow(path: Path, numbers: list[str]) -> Any:
+    """The columns as an Arrow table, or None when a cell does not parse (the generic reader
+    then names the row)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    types = {"path": pa.string(), **dict.fromkeys(numbers, pa.float64())}
+    options = pacsv.ConvertOptions(include_columns=["path", *numbers], column_types=types)
+    try:
+        return pacsv.read_csv(path, convert_options=options)
+    except pa.ArrowInvalid:
+        return None
 
 
 def _header(path: Path) -> list[str]:

@@ -105,6 +105,64 @@ def _read_rows(path: Path) -> list[Any]:
     return payload
 
 
+@measure_app.command("uplift-model")
+def uplift_model_command(
+    data: Annotated[Path, typer.Option("--data", help="CSV file, one row per unit.")],
+    treatment: Annotated[str, typer.Option("--treatment", help="Column naming each row's arm.")],
+    outcome: Annotated[str, typer.Option("--outcome", help="Numeric outcome column.")],
+    feature: Annotated[
+        list[str], typer.Option("--feature", help="Pre-treatment feature column (repeat).")
+    ],
+    control: Annotated[str, typer.Option("--control", help="Value of the control arm.")],
+    arm: Annotated[
+        str | None, typer.Option("--arm", help="Treated arm (needed with several).")
+    ] = None,
+    method: Annotated[
+        list[str] | None,
+        typer.Option("--method", help="two_model and/or class_transformation (repeat)."),
+    ] = None,
+    test_share: Annotated[
+        float, typer.Option("--test-share", help="Share of rows held out for the metrics.")
+    ] = 0.3,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the split and the models.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+) -> None:
+    """Uplift models for targeting, with held-out Qini coefficient, AUUC and uplift@k."""
+    with handled_errors():
+        from edgemark.measure import uplift_model_csv
+
+        reports = uplift_model_csv(
+            data,
+            treatment,
+            outcome,
+            feature,
+            control=control,
+            arm=arm,
+            methods=method or ("two_model", "class_transformation"),
+            test_share=test_share,
+            seed=seed,
+        )
+    if as_json:
+        print_json([r.to_dict() for r in reports])
+        return
+    ks = list(reports[0].uplift_at)
+    rows = [
+        [
+            r.method,
+            f"{r.qini_coefficient:.4g}",
+            f"{r.auuc:.4g}",
+            *(_fmt(r.uplift_at[k], "+.4f") for k in ks),
+        ]
+        for r in reports
+    ]
+    _print_table(
+        f"Uplift models on {reports[0].n_test} held-out rows "
+        f"(average effect {reports[0].average_effect:+.4f})",
+        ["method", "Qini", "AUUC", *(f"uplift@{k}" for k in ks)],
+        rows,
+    )
+
+
 @measure_app.command("ope")
 def ope_command(
     logs: Annotated[Path, typer.Option("--logs", help="CSV of logged decisions, one per row.")],

@@ -27,6 +27,15 @@ from edgemark.measure._uplift import (
     two_proportion_uplift,
     uplift_from_reports,
 )
+from edgemark.measure._uplift_model import (
+    UpliftModel,
+    UpliftModelReport,
+    evaluate_uplift,
+    fit_uplift_model,
+    qini_curve,
+    uplift_curve,
+    uplift_model_csv,
+)
 
 __all__ = [
     "RULES",
@@ -43,20 +52,27 @@ __all__ = [
     "ResponseCurves",
     "ShapleyResult",
     "UpliftEstimate",
+    "UpliftModel",
+    "UpliftModelReport",
     "ab_test",
     "ab_test_csv",
     "attribute",
     "attribution_csv",
+    "evaluate_uplift",
     "fit_mmm",
+    "fit_uplift_model",
     "markov_attribution",
     "mmm_csv",
     "off_policy_value",
     "ope_csv",
     "optimize_budget",
+    "qini_curve",
     "rate_variance",
     "read_paths",
     "rule_attribution",
     "shapley_attribution",
     "two_proportion_uplift",
+    "uplift_curve",
     "uplift_from_reports",
+    "uplift_model_csv",
 ]

@@ -63,3 +63,57 @@ def test_cli_ope_refuses_a_target_without_every_logged_action(tmp_path: Path) ->
         app, ["measure", "ope", "--logs", str(logs), *ARGS, "--target", str(tgt)]
     )
     assert result.exit_code == 5 and "'bogo'" in result.output
+
+
+def test_edge_decisions_are_valid_logs(tmp_path: Path) -> None:
+    from edgemark.edge import Decision
+
+    rng = np.random.default_rng(2)
+    arms, probs = ["holdout", "pct10", "bogo"], [0.2, 0.5, 0.3]
+    rows = []
+    for i in range(300):
+        arm = arms[int(rng.choice(3, p=probs))]
+        decision = Decision(
+            f"d{i}",
+            None if arm == "holdout" else arm,
+            probs[arms.index(arm)],
+            "exp",
+            arm,
+            (),
+            "v1",
+            12.0,
+            None,
+        )
+        rows.append({**decision.to_dict(), "bought": int(rng.random() < 0.2)})
+    logs = tmp_path / "decisions.csv"
+    columns = ["decision_id", "arm", "probability", "bought"]
+    logs.write_text(
+        ",".join(columns)
+        + "\n"
+        + "".join(",".join(str(r[c]) for c in columns) + "\n" for r in rows)
+    )
+    result = CliRunner().invoke(
+        app,
+        [
+            "measure",
+            "ope",
+            "--logs",
+            str(logs),
+            "--action",
+            "arm",
+            "--reward",
+            "bought",
+            "--propensity",
+            "probability",
+            "--target",
+            "uniform",
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["actions"] == ["bogo", "holdout", "pct10"] and out["n"] == 300
+    # uniform over 3 arms: weights (1/3) / p, so IPS = mean(w r)
+    w = np.array([(1 / 3) / r["probability"] for r in rows])
+    r = np.array([r["bought"] for r in rows], dtype=float)
+    assert out["estimates"][0]["value"] == pytest.approx(float((w * r).mean()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from edgemark.bundle import BundleStore, TrustStore, pack_bundle
@@ -12,6 +13,20 @@ from edgemark.edge import DecisionRequest, NodeHubClient, Runtime, SyncAgent
 from tests.edge.edge_support import T0, BundleFactory
 
 hub_mod = pytest.importorskip("edgemark.hub")
+
+
+class Counting(httpx.HTTPTransport):
+    """A real transport that records the paths it sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[str] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.paths.append(request.url.path)
+        return super().handle_request(request)
+
+
 ADMIN_TOKEN = "admin-token-0123456789abcdef"
 
 
@@ -35,11 +50,16 @@ def test_refused_bundle_rolls_back_and_revocation_stops_syncs_not_decisions(
     admin.upload_bundle(pack_bundle(make_bundle("v2", key="evil")))
     token = admin.enrol(admin.create_enrolment_token("store-1")["enrolment_token"], "store-1")
     runtime = Runtime(tmp_path / "node", "store-1", trust=trust)
-    agent = SyncAgent(runtime, NodeHubClient(admin.base_url, token["node_token"]),
-                      BundleStore(tmp_path / "node" / "bundles"))  # fmt: skip
+    wire = Counting()
+    client = NodeHubClient(admin.base_url, token["node_token"], transport=wire)
+    agent = SyncAgent(runtime, client, BundleStore(tmp_path / "node" / "bundles"))
     admin.create_rollout("v1", [100])
     assert agent.sync_once()["active_version"] == "v1"
     assert admin.rollouts()["rollouts"][0]["state"] == "completed"
+    assert wire.paths == ["/v1/heartbeats", "/v1/bundles/v1", "/v1/heartbeats"]
+    wire.paths.clear()
+    agent.sync_once()
+    assert wire.paths == ["/v1/heartbeats"]  # steady state: one round trip per sync
 
     admin.create_rollout("v2", [50, 100])
     refused = agent.sync_once()

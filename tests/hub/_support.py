@@ -40,4 +40,6 @@ def heartbeat(
         headers=bearer(token),
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {"ok": True}
+    assert r.json()["ok"] is True and set(r.json()["assignment"]) == {
+        "version", "sha256", "rollout_id",
+    }  # fmt: skip

@@ -1,4 +1,4 @@
-"""The sync agent: fetch the assigned bundle, verify and swap it, heartbeat, flush reports.
+"""The sync agent: heartbeat, swap to the assigned bundle, flush reports.
 
 Hub failures never stop decisions: every step catches ``HubError`` and is retried at the
 next sync. ``Runtime.load`` verifies a bundle and runs its self-test before it swaps the
@@ -100,12 +100,24 @@ class SyncAgent:
         return None
 
     def sync_once(self) -> dict[str, Any]:
-        """One round: assignment → maybe swap → heartbeat → flush outbox. Never raises HubError."""
+        """One round: heartbeat (its answer carries the assignment) → maybe swap → heartbeat
+        again if anything changed → flush the outbox. Never raises HubError.
+
+        While nothing changes a sync is one round trip; a hub that does not answer with an
+        assignment is asked for it (GET /v1/assignment).
+        """
         with self._lock:
             errors: list[str] = []
-            assigned = self._maybe_swap(errors)
             self.runtime.flush()
-            heartbeat_ok = self._heartbeat(errors)
+            answer = self._heartbeat(errors)
+            assignment = answer.get("assignment") if answer is not None else None
+            if not isinstance(assignment, dict) and answer is not None:
+                assignment = self._fetch_assignment(errors)
+            before = (self.runtime.active_version, self.bundle_error)
+            assigned = self._maybe_swap(assignment, errors) if assignment is not None else None
+            if (self.runtime.active_version, self.bundle_error) != before:
+                answer = self._heartbeat(errors)  # tell the hub at once: soak counts start
+            heartbeat_ok = answer is not None
             sent = self._flush_reports(errors)
             return {
                 "assigned_version": assigned,
@@ -124,12 +136,14 @@ class SyncAgent:
                 log.warning("sync: %s", error)
             stop_event.wait(interval_s)
 
-    def _maybe_swap(self, errors: list[str]) -> str | None:
+    def _fetch_assignment(self, errors: list[str]) -> dict[str, Any] | None:
         try:
-            assignment = self.client.assignment()
+            return self.client.assignment()
         except HubError as exc:
             errors.append(_said(exc))
             return None
+
+    def _maybe_swap(self, assignment: dict[str, Any], errors: list[str]) -> str | None:
         version = assignment.get("version")
         if not isinstance(version, str) or version == self.runtime.active_version:
             return version if isinstance(version, str) else None
@@ -167,7 +181,7 @@ class SyncAgent:
         self.bundle_error = {"version": version, "reason": str(exc)[:1900]}
         errors.append(str(exc))
 
-    def _heartbeat(self, errors: list[str]) -> bool:
+    def _heartbeat(self, errors: list[str]) -> dict[str, Any] | None:
         stats = self.runtime.stats()
         payload: dict[str, Any] = {
             "active_version": stats["active_version"],
@@ -180,11 +194,10 @@ class SyncAgent:
         if health is not None:
             payload["health"] = health
         try:
-            self.client.heartbeat(payload)
+            return self.client.heartbeat(payload)
         except HubError as exc:
             errors.append(_said(exc))
-            return False
-        return True
+            return None
 
     def _flush_reports(self, errors: list[str]) -> int:
         outbox = getattr(self.runtime, "outbox", None)

@@ -48,7 +48,8 @@ class NodeHubClient:
         return self._send("GET", f"/v1/bundles/{version}").content
 
     def heartbeat(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Send health figures (and a ``bundle_error``, if any)."""
+        """Send health figures (and a ``bundle_error``, if any); the hub answers
+        ``{"ok": true, "assignment": {...}}`` (older hubs: without the assignment)."""
         return self._json("POST", "/v1/heartbeats", json=payload)
 
     def send_reports(self, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:

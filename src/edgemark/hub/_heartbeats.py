@@ -41,11 +41,14 @@ class Job:
     body: HeartbeatIn
 
 
-def record(session: Session, jobs: Sequence[Job], now: float) -> list[AuthError | None]:
-    """Write a batch of heartbeats in the caller's transaction; one result per job
-    (``None`` or the AuthError for an unknown or revoked token)."""
+Result = AuthError | _rollouts.Assignment
+
+
+def record(session: Session, jobs: Sequence[Job], now: float) -> list[Result]:
+    """Write a batch of heartbeats in the caller's transaction; one result per job: the
+    node's assignment after the batch, or the AuthError for an unknown or revoked token."""
     nodes = _nodes_by_token(session, {j.token_sha256 for j in jobs})
-    results: list[AuthError | None] = []
+    results: list[Result | str] = []
     rows: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []
     beats: list[_rollouts.Beat] = []
@@ -57,7 +60,7 @@ def record(session: Session, jobs: Sequence[Job], now: float) -> list[AuthError 
         if node[3] is not None:
             results.append(AuthError(f"Node {node[0]} was revoked; re-enrol it.", 401))
             continue
-        results.append(None)
+        results.append(node[0])
         body = job.body
         rows.append(_row(node[0], body, now))
         error = (body.bundle_error.version, body.bundle_error.reason) if body.bundle_error else None
@@ -68,8 +71,9 @@ def record(session: Session, jobs: Sequence[Job], now: float) -> list[AuthError 
         session.execute(_UPDATE, rows)
     if errors:
         session.execute(_ERROR_UPDATE, errors)
-    _rollouts.apply_heartbeats(session, beats, now)
-    return results
+    waves = _rollouts.apply_heartbeats(session, beats, now)
+    lookup = _rollouts.assignments_for(session, waves)
+    return [lookup(r) if isinstance(r, str) else r for r in results]
 
 
 def _nodes_by_token(session: Session, digests: set[str]) -> dict[str, tuple[Any, ...]]:
@@ -131,7 +135,7 @@ _ERROR_UPDATE = (
 
 class HeartbeatWriter:
     """The writer thread: ``submit`` queues a heartbeat, the returned future resolves once
-    it is committed (result ``None`` or an ``AuthError``)."""
+    it is committed (result: the node's ``Assignment`` or an ``AuthError``)."""
 
     def __init__(
         self,
@@ -159,9 +163,9 @@ class HeartbeatWriter:
             self._queue.put(_STOP)
             self._thread.join(timeout)
 
-    def submit(self, job: Job) -> Future[AuthError | None]:
+    def submit(self, job: Job) -> Future[Result]:
         """Queue one heartbeat; the future resolves after its batch committed."""
-        future: Future[AuthError | None] = Future()
+        future: Future[Result] = Future()
         if not self._thread.is_alive():
             future.set_exception(HubError("The hub is shutting down; retry shortly.", 503))
             return future

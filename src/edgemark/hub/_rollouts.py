@@ -20,7 +20,7 @@ import itertools
 import math
 import secrets
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -258,25 +258,25 @@ def on_heartbeat(
     apply_heartbeats(session, [Beat(node.id, node.name, active_version, bundle_error)], now)
 
 
-def apply_heartbeats(session: Session, beats: Sequence[Beat], now: float) -> None:
+def apply_heartbeats(session: Session, beats: Sequence[Beat], now: float) -> dict[str, int]:
     """Let heartbeats move the active rollout: roll back on a refused bundle, count healthy
     heartbeats (running the target version) of current-wave members, and evaluate the
-    gates and advance once the last pending member soaked."""
+    gates and advance once the last pending member soaked. Returns the nodes' waves."""
     rollout = active(session, lock=True)
     if rollout is None or not beats:
-        return
+        return {}
     for beat in beats:
         if beat.bundle_error is not None and beat.bundle_error[0] == rollout.version:
             reason = f"{beat.node_name} refused {rollout.version}: {beat.bundle_error[1]}"
             _finish(session, rollout, ROLLED_BACK, now, f"rolled back: {reason}", CONTROLLER)
-            return
+            return {}
     waves = _member_waves(session, rollout, [b.node_id for b in beats])
     healthy = Counter(
         b.node_id for b in beats
         if b.active_version == rollout.version and waves[b.node_id] <= rollout.current_wave
     )  # fmt: skip
     if not healthy:
-        return
+        return waves
     before = {
         node_id: count
         for node_id, count in session.execute(
@@ -298,6 +298,29 @@ def apply_heartbeats(session: Session, beats: Sequence[Beat], now: float) -> Non
         rollout.pending -= crossed
         if rollout.pending <= 0:
             evaluate(session, rollout, now)
+    return waves
+
+
+def assignments_for(session: Session, waves: dict[str, int]) -> Callable[[str], Assignment]:
+    """A lookup of the assignment of nodes whose waves ``apply_heartbeats`` returned (one
+    query for the rollout and one for the bundles, however many nodes)."""
+    rollout = active(session)
+    if rollout is None:
+        done = last_completed(session)
+        fixed = (
+            Assignment(None, None, None)
+            if done is None
+            else _assignment(session, done.version, done.id)
+        )
+        return lambda _node_id: fixed
+    target = _assignment(session, rollout.version, rollout.id)
+    previous = _assignment(session, rollout.previous_version, rollout.id)
+    last = len(rollout.waves) - 1
+
+    def lookup(node_id: str) -> Assignment:
+        return target if waves.get(node_id, last) <= rollout.current_wave else previous
+
+    return lookup
 
 
 def _member_waves(session: Session, rollout: Rollout, node_ids: list[str]) -> dict[str, int]:

@@ -205,22 +205,26 @@ for _verb in ("pause", "resume", "abort"):
 # -- what nodes call --------------------------------------------------------------------------
 @router.get("/v1/assignment")
 def assignment(session: DB, this: ThisNode) -> dict[str, Any]:
-    a = _rollouts.assignment_for(session, this)
-    return {"version": a.version, "sha256": a.sha256, "rollout_id": a.rollout_id}
+    return _assignment_json(_rollouts.assignment_for(session, this))
 
 
 @router.post("/v1/heartbeats")
 async def heartbeat(
     body: HeartbeatIn, hub: HubDep, authorization: AuthHeader = None
-) -> dict[str, bool]:
+) -> dict[str, Any]:
+    """Store a node's heartbeat (group-committed) and answer with its assignment, so a node
+    needs one round trip per sync while nothing changes."""
     token = _auth.bearer_token(authorization)
     if token.startswith(_auth.ADMIN_PREFIX) or hub.settings.admin_token.matches(token):
         raise AuthError("Forbidden: this endpoint needs a node token, not an admin token.", 403)
-    future = hub.writer.submit(Job(_auth.token_sha256(token), body))
-    refused = await asyncio.wrap_future(future)
-    if refused is not None:
-        raise refused
-    return {"ok": True}
+    result = await asyncio.wrap_future(hub.writer.submit(Job(_auth.token_sha256(token), body)))
+    if isinstance(result, AuthError):
+        raise result
+    return {"ok": True, "assignment": _assignment_json(result)}
+
+
+def _assignment_json(a: _rollouts.Assignment) -> dict[str, Any]:
+    return {"version": a.version, "sha256": a.sha256, "rollout_id": a.rollout_id}
 
 
 @router.post("/v1/reports")

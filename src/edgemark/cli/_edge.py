@@ -1,4 +1,5 @@
-"""CLI verbs of the edge plane: ``edgemark edge run`` starts one node."""
+"""CLI verbs of the edge plane: ``edgemark edge run`` starts a node synced with a hub,
+``edgemark edge serve`` a standalone node (local API only)."""
 
 from __future__ import annotations
 
@@ -68,6 +69,79 @@ def register(app: typer.Typer) -> None:
                 stop=stop,
                 listen_port=listen_port,
                 poll_seconds=poll_seconds,
+                on_ready=_ready,
+            )
+            console.print(f"edge node {node_id} stopped; state flushed.")
+
+    @edge.command("serve")
+    def serve(
+        state: Annotated[
+            Path, typer.Option("--state", help="Node state directory (SQLite, key, bundles).")
+        ],
+        trust: Annotated[
+            Path, typer.Option("--trust", help="Directory of trusted bundle keys (*.pub).")
+        ],
+        node_id: Annotated[str, typer.Option("--node-id", help="This node's name.")],
+        bundle: Annotated[
+            Path | None,
+            typer.Option(
+                "--bundle", help="Bundle directory to serve (default: the last one that served)."
+            ),
+        ] = None,
+        port: Annotated[
+            int, typer.Option("--port", help="Local API port (0 = any free port).")
+        ] = 0,
+        host: Annotated[
+            str, typer.Option("--host", help="Interface to listen on (keep it local).")
+        ] = "127.0.0.1",
+        durability: Annotated[
+            str,
+            typer.Option(
+                "--durability",
+                help="'process': acknowledged writes survive a killed process; 'power': also "
+                "a power cut (slower).",
+            ),
+        ] = "process",
+        privacy_epsilon: Annotated[
+            float | None,
+            typer.Option(
+                "--privacy-epsilon",
+                help="The node's privacy budget per period (default: the bundle's, else 100).",
+            ),
+        ] = None,
+        privacy_period_days: Annotated[
+            int, typer.Option("--privacy-period-days", help="Length of a budget period in days.")
+        ] = 30,
+    ) -> None:
+        """Serve decisions, events, metrics and erasure on a local HTTP API, without a hub."""
+        from edgemark.edge._node import serve_node
+        from edgemark.privacy import PrivacyBudget
+
+        stop = threading.Event()
+
+        def _stop(_signum: int, _frame: Any) -> None:
+            stop.set()
+
+        def _ready(api: EdgeAPI) -> None:
+            version = api.runtime.active_version or "no bundle yet"
+            console.print(f"edge node {node_id} serving {version} on {api.url} (state {state})")
+
+        with handled_errors():
+            signal.signal(signal.SIGTERM, _stop)
+            signal.signal(signal.SIGINT, _stop)
+            budget = None
+            if privacy_epsilon is not None:
+                budget = PrivacyBudget(privacy_epsilon, privacy_period_days)
+            serve_node(
+                state_dir=state,
+                trust_dir=trust,
+                node_id=node_id,
+                stop=stop,
+                bundle_dir=bundle,
+                port=port,
+                host=host,
+                durability=durability,
+                privacy_budget=budget,
                 on_ready=_ready,
             )
             console.print(f"edge node {node_id} stopped; state flushed.")

@@ -160,15 +160,12 @@ def build_active(
 def _contextual(settings: PolicySettings, dim: int) -> ContextualPolicy:
     arms = ("none", *settings.offers)
     try:
-        models = [
-            default_prior(dim, arm, settings.priors.get(arm), settings.prior_variance)
-            for arm in arms
-        ]
+        model = default_prior(dim, arms, settings.priors, settings.prior_variance)
     except EdgeError as exc:
         raise BundleError(str(exc)) from None
     return ContextualPolicy(
         settings.terms,
-        models,
+        model,
         n_samples=settings.posterior_samples,
         floor=settings.min_propensity,
     )

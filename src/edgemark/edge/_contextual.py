@@ -116,25 +116,39 @@ def _sigmoid(s: float) -> float:
     return e / (1.0 + e)
 
 
-def default_prior(dim: int, arm: str, prior: Prior | None, variance: float) -> BayesLogistic:
-    """Prior for one arm: the bundle's, else "P(buy) follows the propensity score".
+def default_prior(
+    dim: int, arms: Sequence[str], priors: Mapping[str, Prior], variance: float
+) -> BayesLogistic:
+    """The joint prior: the bundle's per-arm priors, else "offers do nothing".
 
-    The default mean puts weight 1 on logit(score) and 0 elsewhere, so every arm starts
-    with the same purchase probability: offers start with no uplift, and the policy
-    suppresses them until evidence says otherwise.
+    The weight vector is [w_none, d_1, ..., d_K] with P(buy | x, offer k) = sigmoid((w_none +
+    d_k) . x): every outcome informs the baseline w_none, and an offer's own data only has
+    to learn its difference d_k (the uplift, on the logit scale). By default w_none puts
+    weight 1 on logit(score) (the propensity model is the baseline) and every d_k is 0, so
+    offers start with no uplift and the policy suppresses them until evidence says
+    otherwise.
     """
-    if prior is not None:
-        if len(prior.mean) != dim:
-            raise EdgeError(
-                f"Bundle prior for arm {arm!r} has {len(prior.mean)} weights; the context "
-                f"has {dim} (1 bias, 1 score, {dim - 2} features)."
-            )
-        return BayesLogistic(np.array(prior.mean), np.diag(np.array(prior.variance)))
-    mean = np.zeros(dim)
-    mean[1] = 1.0
-    var = np.full(dim, 0.1 * variance)
-    var[0], var[1] = variance, 0.25 * variance
-    return BayesLogistic(mean, np.diag(var))
+    means, variances = [], []
+    for index, arm in enumerate(arms):
+        prior = priors.get(arm)
+        if prior is not None:
+            if len(prior.mean) != dim:
+                raise EdgeError(
+                    f"Bundle prior for arm {arm!r} has {len(prior.mean)} weights; the context "
+                    f"has {dim} (1 bias, 1 score, {dim - 2} features)."
+                )
+            means.append(np.array(prior.mean))
+            variances.append(np.array(prior.variance))
+            continue
+        mean, var = np.zeros(dim), np.full(dim, 0.1 * variance)
+        if index == 0:
+            mean[1] = 1.0
+            var[0], var[1] = variance, 0.25 * variance
+        else:
+            var[0] = 0.5 * variance  # an offer's overall effect is less certain than a slope
+        means.append(mean)
+        variances.append(var)
+    return BayesLogistic(np.concatenate(means), np.diag(np.concatenate(variances)))
 
 
 class ContextualPolicy:
@@ -143,19 +157,19 @@ class ContextualPolicy:
     def __init__(
         self,
         terms: Sequence[OfferTerms],
-        models: Sequence[BayesLogistic],
+        model: BayesLogistic,
         *,
         n_samples: int,
         floor: float,
     ) -> None:
         self.arms = ("none", *(t.id for t in terms))
-        if len(models) != len(self.arms):
-            raise EdgeError("A contextual policy needs one model per arm (none + offers).")
-        self.models = list(models)
-        self.dim = len(self.models[0].mean_)
+        n = len(self.arms)
+        if len(model.mean_) % n:
+            raise EdgeError("A contextual policy's weights must be (1 + offers) x context size.")
+        self.model = model
+        self.dim = len(model.mean_) // n
         self.n_samples = n_samples
         self.floor = floor
-        n = len(self.arms)
         margin = np.array([0.0, *(t.margin_rate for t in terms)])
         discount = np.array([0.0, *(t.discount for t in terms)])
         cost = np.array([0.0, *(t.cost for t in terms)])
@@ -170,11 +184,10 @@ class ContextualPolicy:
         self._buf = np.empty(n_samples * n)
 
     def refresh(self, rng: np.random.Generator) -> None:
-        """Draw a new ensemble from the posteriors (off the hot path); swapped in one step."""
+        """Draw a new ensemble from the posterior (off the hot path); swapped in one step."""
         n = len(self.arms)
-        draws = np.empty((self.n_samples, n, self.dim))
-        for a, model in enumerate(self.models):
-            draws[:, a, :] = model.sample(rng, self.n_samples)
+        draws = self.model.sample(rng, self.n_samples).reshape(self.n_samples, n, self.dim)
+        draws[:, 1:, :] += draws[:, :1, :]  # offer k's weights are w_none + d_k
         self._neg_w = -draws.reshape(self.n_samples * n, self.dim)
 
     def probabilities(self, x: FloatArray, basket: float, allowed: Sequence[bool]) -> list[float]:
@@ -200,19 +213,27 @@ class ContextualPolicy:
             probs[a] = keep * wins[a] / total + spread
         return probs
 
+    def features(self, arm: int, x: FloatArray) -> FloatArray:
+        """The joint model's input for context ``x`` on arm ``arm``: [x, 0.., x at d_arm, 0..]."""
+        phi = np.zeros(len(self.model.mean_))
+        phi[: self.dim] = x
+        if arm:
+            phi[arm * self.dim : (arm + 1) * self.dim] = x
+        return phi
+
     def learn(self, arm: int, x: FloatArray, y: int) -> None:
-        """Fold one resolved outcome into arm ``arm``'s posterior."""
-        self.models[arm].learn_one(x, y)
+        """Fold one resolved outcome (arm ``arm`` was shown at context ``x``) into the posterior."""
+        self.model.learn_one(self.features(arm, x), y)
 
     def state(self) -> dict[str, Any]:
-        """JSON-safe posteriors by arm name."""
-        return {arm: m.to_dict() for arm, m in zip(self.arms, self.models, strict=True)}
+        """JSON-safe posterior, with the arm order it belongs to."""
+        return {"arms": list(self.arms), "dim": self.dim, **self.model.to_dict()}
 
-    def load_state(self, state: Mapping[str, Any]) -> None:
-        """Restore posteriors saved by ``state`` (arms or dimensions that changed start anew)."""
-        for arm, model in zip(self.arms, self.models, strict=True):
-            if arm in state:
-                model.load(state[arm])
+    def load_state(self, state: Mapping[str, Any]) -> bool:
+        """Restore a posterior saved by ``state``; False (prior kept) if arms or size changed."""
+        if list(state.get("arms", [])) != list(self.arms) or state.get("dim") != self.dim:
+            return False
+        return self.model.load(state)
 
 
 def pick(probs: Sequence[float], u: float) -> int:

@@ -1,7 +1,9 @@
-"""One edge node process: runtime + sync agent thread + local API, until told to stop.
+"""One edge node process: runtime (+ sync agent thread) + local API, until told to stop.
 
-``run_node`` is what ``edgemark edge run`` calls; it owns start-up order and clean shutdown
-(API closed, agent stopped, state flushed to SQLite).
+``run_node`` is what ``edgemark edge run`` calls (with a hub), ``serve_node`` what
+``edgemark edge serve`` calls (standalone, from a bundle directory or the last good
+bundle); both own start-up order and clean shutdown (API closed, agent stopped, state
+flushed to SQLite).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from edgemark.edge._api import EdgeAPI, serve_api
 from edgemark.edge._hub_client import NodeHubClient
 from edgemark.edge._runtime import Runtime
 from edgemark.errors import ConfigError
+from edgemark.privacy import PrivacyBudget
 
 
 def run_node(
@@ -56,3 +59,46 @@ def run_node(
         syncer.join(timeout=30)
         runtime.close()
         client.close()
+
+
+def serve_node(
+    *,
+    state_dir: str | os.PathLike[str],
+    trust_dir: str | os.PathLike[str],
+    node_id: str,
+    stop: threading.Event,
+    bundle_dir: str | os.PathLike[str] | None = None,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    durability: str = "process",
+    privacy_budget: PrivacyBudget | None = None,
+    on_ready: Callable[[EdgeAPI], None] | None = None,
+) -> None:
+    """Serve the local API without a hub until ``stop`` is set.
+
+    Loads ``bundle_dir`` if given, else the last bundle that served; without either the API
+    still starts and answers decisions with 503 until a bundle is loaded.
+    """
+    if not Path(trust_dir).is_dir():
+        raise ConfigError(f"Trust directory {trust_dir} does not exist; it must hold *.pub keys.")
+    trust = TrustStore.from_directory(trust_dir)
+    runtime = Runtime(
+        state_dir, node_id, trust=trust, durability=durability, privacy_budget=privacy_budget
+    )
+    try:
+        if bundle_dir is not None:
+            runtime.load(bundle_dir)
+        else:
+            runtime.reload_last()
+        api = serve_api(runtime, port=port, host=host)
+    except BaseException:
+        runtime.close()
+        raise
+    try:
+        if on_ready is not None:
+            on_ready(api)
+        while not stop.wait(0.5):
+            pass
+    finally:
+        api.stop()
+        runtime.close()

@@ -13,6 +13,7 @@ from edgemark.features import DEFAULT_SPEC
 
 DAY = 86400.0
 T0 = 1767571200.0
+YES = {"consent_personalization": True, "consent_training": True}
 
 
 def _app() -> typer.Typer:
@@ -23,10 +24,10 @@ def _app() -> typer.Typer:
 
 def _log(tmp_path: Path) -> Path:
     log = EventLog(tmp_path / "log")
-    events = [Event(f"v{d}", T0 + d * DAY, "u1", "view", "s") for d in range(30)]
-    events += [Event(f"p{d}", T0 + d * DAY + 60, "u2", "purchase", "s", amount=3.0)
+    events = [Event(f"v{d}", T0 + d * DAY, "u1", "view", "s", **YES) for d in range(30)]
+    events += [Event(f"p{d}", T0 + d * DAY + 60, "u2", "purchase", "s", amount=3.0, **YES)
                for d in range(0, 30, 10)]  # fmt: skip
-    log.append(events)
+    log.append(sorted(events, key=lambda e: e.ts))
     return log.root
 
 
@@ -46,6 +47,24 @@ def test_frame_json(tmp_path: Path) -> None:
     assert figures["positive_rate"] == frame["label"].mean() == 2 / 6
 
 
+def test_frame_with_outcomes_and_a_spec_file(tmp_path: Path) -> None:
+    log = _log(tmp_path)
+    spec_file = tmp_path / "spec.json"
+    assert CliRunner().invoke(_app(), ["features", "spec", "--out", str(spec_file)]).exit_code == 0
+    out = tmp_path / "f.parquet"
+    args = ["features", "frame", "--log", str(log), "--out", str(out), "--spec", str(spec_file),
+            "--outcome", "churn:14", "--outcome", "y=spend:7", "--json"]  # fmt: skip
+
+    result = CliRunner().invoke(_app(), args)
+
+    assert result.exit_code == 0, result.output
+    figures = json.loads(result.output)
+    assert figures["outcomes"] == ["churn_14d", "y"]
+    assert figures["spec_hash"] == DEFAULT_SPEC.spec_hash()
+    frame = pd.read_parquet(out)
+    assert list(frame["y"]) == [0.0, 3.0, 0.0, 3.0]  # label times at days 7 and 14 only
+
+
 def test_frame_text_and_too_short_log(tmp_path: Path) -> None:
     log = _log(tmp_path)
     ok = CliRunner().invoke(
@@ -53,26 +72,29 @@ def test_frame_text_and_too_short_log(tmp_path: Path) -> None:
     )
     short = CliRunner().invoke(
         _app(),
-        [
-            "features",
-            "frame",
-            "--log",
-            str(log),
-            "--out",
-            str(tmp_path / "g.parquet"),
-            "--every-days",
-            "20",
-            "--horizon-days",
-            "20",
-        ],
-    )
+        ["features", "frame", "--log", str(log), "--out", str(tmp_path / "g.parquet"),
+         "--every-days", "20", "--horizon-days", "20"],
+    )  # fmt: skip
+    bad_outcome = CliRunner().invoke(
+        _app(),
+        ["features", "frame", "--log", str(log), "--out", str(tmp_path / "h.parquet"),
+         "--outcome", "visit:3"],
+    )  # fmt: skip
 
     assert ok.exit_code == 0 and "positive rate 0.333" in ok.output
     assert short.exit_code == 5 and "too short" in short.output
+    assert bad_outcome.exit_code == 5 and "unknown kind" in bad_outcome.output
+
+
+def test_spec_prints_json_with_hash() -> None:
+    result = CliRunner().invoke(_app(), ["features", "spec"])
+
+    assert result.exit_code == 0
+    assert json.loads(result.output)["spec_hash"] == DEFAULT_SPEC.spec_hash()
 
 
 def test_every_option_has_help() -> None:
     group = typer.main.get_command(_app())
-    frame = group.commands["features"].commands["frame"]  # type: ignore[attr-defined]
-
-    assert frame.help and all(getattr(p, "help", None) for p in frame.params)
+    for name in ("frame", "spec"):
+        command = group.commands["features"].commands[name]  # type: ignore[attr-defined]
+        assert command.help and all(getattr(p, "help", None) for p in command.params)

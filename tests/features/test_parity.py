@@ -1,16 +1,22 @@
-"""The central invariant: online vector(user, t) equals the batch row at t (within 1e-9)."""
+"""The central invariant: online vector(user, t) equals the batch row at t (within 1e-9).
+
+Events arrive out of order (shuffled between query times, so some arrive later than the
+allowed lateness and are dropped by both engines), carry consent flags, and include consent
+revocations and grants. Both engines also agree with the reference semantics.
+"""
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edgemark.events import Event, EventLog
 from edgemark.features import (
     DEFAULT_SPEC,
     Feature,
@@ -18,172 +24,153 @@ from edgemark.features import (
     OnlineFeatures,
     feature_vectors_at,
 )
-
-DAY = 86400.0
-T0 = 1767571200.0  # on a bucket boundary
-Row = tuple[str, str, float, float | None]  # user, type, ts, amount
-
-EDGY_SPEC = FeatureSpec(
-    (
-        Feature("recency_view", "recency_days", "view"),
-        Feature("views_1d", "count", "view", window_days=1),
-        Feature("views_2d", "count", "view", window_days=2),
-        Feature("views_5d", "count", "view", window_days=5),
-        Feature("view_amount_2d", "sum_amount", "view", window_days=2),
-        Feature("spend_5d", "sum_amount", "purchase", window_days=5),
-        Feature("decayed_buys", "decayed_count", "purchase", half_life_days=0.5),
-        Feature("decayed_buys_slow", "decayed_count", "purchase", half_life_days=4),
-        Feature("recency_cart", "recency_days", "add_to_cart"),
-    ),
-    bucket_seconds=900,
-    recency_cap_days=3.0,
+from tests.features.reference import (
+    CATEGORIES,
+    DAY,
+    T0,
+    TYPES,
+    Ev,
+    arrive,
+    random_stream,
+    reference_vector,
 )
-TYPES = ("view", "add_to_cart", "purchase", "consent")
-# Offsets that sit on bucket boundaries, a hair either side, and on window edges.
-EDGES = (0.0, -1e-6, 1e-6, -1.0, 1.0, 899.0, 900.0, 3599.0, 3600.0)
+from tests.features.test_online_reference import EDGY_SPEC
 
 
-def _replay_and_compare(rows: Sequence[Row], query_times: Sequence[float], spec: FeatureSpec,
-                        seed: int = 0) -> float:  # fmt: skip
-    """Feed events interval by interval (shuffled inside), query every user; max |diff|."""
-    rng = random.Random(seed)
-    online = OnlineFeatures(spec)
-    users = sorted({r[0] for r in rows} | {"never-seen"})
-    pending = sorted(rows, key=lambda r: r[2])
-    pairs: list[tuple[str, float]] = []
-    online_rows: list[np.ndarray] = []
-    for t in sorted(set(query_times)):
-        due = [r for r in pending if r[2] <= t]
-        pending = [r for r in pending if r[2] > t]
-        rng.shuffle(due)  # out-of-order arrival
-        for user, event_type, ts, amount in due:
-            online.update(user, event_type, ts, amount)
-        for user in users:
-            pairs.append((user, t))
-            online_rows.append(online.vector(user, t))
-    table = pa.table(
+def table_of(events: Sequence[Ev]) -> pa.Table:
+    """The events as an Arrow table in the given (arrival) order."""
+    return pa.table(
         {
-            "user": [r[0] for r in rows],
-            "type": [r[1] for r in rows],
-            "ts": pa.array([r[2] for r in rows], pa.float64()),
-            "amount": pa.array([r[3] for r in rows], pa.float64()),
+            "user": [e.user for e in events],
+            "type": [e.type for e in events],
+            "ts": pa.array([e.ts for e in events], pa.float64()),
+            "amount": pa.array([e.amount for e in events], pa.float64()),
+            "category": pa.array([e.category for e in events], pa.string()),
+            "consent_personalization": [e.personalization for e in events],
+            "consent_training": [True] * len(events),
         }
     )
-    batch = feature_vectors_at(table, spec, pairs)
+
+
+def replay_and_compare(spec: FeatureSpec, arrival: Sequence[Ev], cuts: Sequence[float]) -> float:
+    """Feed ``arrival`` up to each cut, query every user; max |online - batch|."""
+    online = OnlineFeatures(spec)
+    users = sorted({e.user for e in arrival} | {"never-seen"})
+    pending = list(arrival)
+    pairs: list[tuple[str, float]] = []
+    rows: list[np.ndarray] = []
+    for t in sorted(set(cuts)):
+        while pending and pending[0].ts <= t:
+            e = pending.pop(0)
+            online.update(e.user, e.type, e.ts, e.amount, e.category,
+                          personalization=e.personalization)  # fmt: skip
+        for user in users:
+            pairs.append((user, t))
+            rows.append(online.vector(user, t))
+    batch = feature_vectors_at(table_of(arrival), spec, pairs)
     assert list(batch["user"]) == [u for u, _ in pairs]
-    got = np.vstack(online_rows)
     want = batch[list(spec.names)].to_numpy(dtype=np.float64)
+    got = np.vstack(rows)
     assert got.shape == want.shape
     return float(np.max(np.abs(got - want))) if got.size else 0.0
 
 
-def _random_stream(rng: random.Random, n_events: int, n_users: int, days: int) -> list[Row]:
-    rows: list[Row] = []
-    for _ in range(n_events):
-        user = f"u{rng.randrange(n_users)}"
-        event_type = rng.choice(TYPES)
-        if rng.random() < 0.3:  # land on (or next to) a bucket boundary
-            ts = T0 + rng.randrange(days * 24) * 3600.0 + rng.choice(EDGES)
-        else:
-            ts = T0 + rng.uniform(0, days * DAY)
-        amount = round(rng.uniform(0, 200), 2) if event_type == "purchase" else None
-        if event_type == "view" and rng.random() < 0.2:
-            amount = 1.25  # amounts on other types are summed too when a spec asks
-        rows.append((user, event_type, ts, amount))
-    rows.append(("u-no-purchases", "view", T0 + 3 * DAY, None))
-    return rows
-
-
-def _query_times(rng: random.Random, rows: Sequence[Row], days: int, n: int) -> list[float]:
-    times = [T0 + rng.uniform(0, days * DAY) for _ in range(n)]
-    times += [T0 + rng.randrange(days * 24) * 3600.0 for _ in range(n)]  # bucket boundaries
-    for _ in range(n):
-        ts = rng.choice(rows)[2]
-        times.append(ts)  # events exactly at t
-        times.append(ts + rng.choice((1, 2, 5, 7, 30, 90)) * DAY + rng.choice(EDGES))
-    return times
-
-
 def test_parity_on_random_streams_default_spec() -> None:
     rng = random.Random(11)
-    rows = _random_stream(rng, n_events=1500, n_users=40, days=120)
+    events = random_stream(rng, n=2500, users=40, days=120, consent_rate=0.01)
+    cuts = [T0 + rng.uniform(0, 125 * DAY) for _ in range(20)]
+    cuts += [e.ts for e in rng.sample(events, 10)]
 
-    diff = _replay_and_compare(rows, _query_times(rng, rows, 130, 12), DEFAULT_SPEC, seed=1)
-
-    assert diff <= 1e-9
+    assert replay_and_compare(DEFAULT_SPEC, arrive(rng, events, cuts), cuts) <= 1e-9
 
 
 def test_parity_on_random_streams_edgy_spec() -> None:
     rng = random.Random(12)
-    rows = _random_stream(rng, n_events=1500, n_users=30, days=12)
+    events = random_stream(rng, n=1500, users=20, days=6, bucket=900)
+    cuts = [T0 + k * 2.5 * 3600 for k in range(62)] + [e.ts for e in rng.sample(events, 15)]
 
-    diff = _replay_and_compare(rows, _query_times(rng, rows, 14, 15), EDGY_SPEC, seed=2)
-
-    assert diff <= 1e-9
+    assert replay_and_compare(EDGY_SPEC, arrive(rng, events, cuts), cuts) <= 1e-9
 
 
 def test_parity_catches_a_wrong_engine() -> None:
     """Guard that the comparison can fail: shift one window edge and the diff shows it."""
-    rows: list[Row] = [("u", "view", T0 - DAY, None), ("u", "view", T0 - DAY + 3600, None)]
-    wrong = FeatureSpec((Feature("views_1d", "count", "view", window_days=2),))
-    online = OnlineFeatures(wrong)
-    for user, event_type, ts, amount in rows:
-        online.update(user, event_type, ts, amount)
+    rows = [Ev("u", "view", T0 - DAY), Ev("u", "view", T0 - DAY + 3600)]
+    online = OnlineFeatures(FeatureSpec((Feature("views", "count", "view", window_days=2),)))
+    for e in rows:
+        online.update(e.user, e.type, e.ts)
+    right = FeatureSpec((Feature("views", "count", "view", window_days=1),))
 
-    batch = feature_vectors_at(
-        pa.table({"user": ["u", "u"], "type": ["view", "view"], "ts": [r[2] for r in rows],
-                  "amount": pa.array([None, None], pa.float64())}),
-        FeatureSpec((Feature("views_1d", "count", "view", window_days=1),)),
-        [("u", T0)],
-    )  # fmt: skip
+    batch = feature_vectors_at(table_of(rows), right, [("u", T0)])
 
-    assert online.vector("u", T0)[0] == 2.0 and batch["views_1d"][0] == 1.0
+    assert online.vector("u", T0)[0] == 2.0 and batch["views"][0] == 1.0
 
 
 _offsets = st.one_of(
-    st.integers(0, 24 * 12).map(lambda h: h * 3600.0),
-    st.integers(0, 24 * 12).map(lambda h: h * 3600.0 + 900.0),
-    st.floats(0, 12 * DAY, allow_nan=False),
-).flatmap(lambda base: st.sampled_from(EDGES).map(lambda e: max(0.0, base + e)))
-_events = st.tuples(
-    st.sampled_from(["a", "b", "c"]),
-    st.sampled_from(TYPES),
-    _offsets,
-    st.floats(0, 500, allow_nan=False),
+    st.integers(0, 24 * 4 * 4).map(lambda k: k * 900.0),
+    st.floats(0, 4 * DAY, allow_nan=False),
+).flatmap(lambda b: st.sampled_from((0.0, -1e-6, 1e-6, -1.0, 1.0, 1799.0, 1801.0)).map(
+    lambda e: max(0.0, b + e)))  # fmt: skip
+_events = st.builds(
+    Ev,
+    user=st.sampled_from(["a", "b", "c"]),
+    type=st.sampled_from(TYPES),
+    ts=_offsets.map(lambda off: T0 + off),
+    amount=st.one_of(st.none(), st.floats(0, 500, allow_nan=False)),
+    category=st.sampled_from(CATEGORIES),
+    personalization=st.booleans(),
 )
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     events=st.lists(_events, min_size=1, max_size=40),
-    extra_times=st.lists(_offsets, max_size=4),
+    cut_offsets=st.lists(_offsets, min_size=1, max_size=6),
     at_events=st.lists(st.integers(0, 39), max_size=4),
     seed=st.integers(0, 2**16),
 )
 def test_parity_property(
-    events: list[tuple[str, str, float, float]],
-    extra_times: list[float],
-    at_events: list[int],
-    seed: int,
+    events: list[Ev], cut_offsets: list[float], at_events: list[int], seed: int
 ) -> None:
-    rows: list[Row] = [
-        (u, t, T0 + off, amount if t == "purchase" else None) for u, t, off, amount in events
-    ]
-    times = [T0 + off for off in extra_times] + [rows[i % len(rows)][2] for i in at_events]
-    times.append(max(r[2] for r in rows) + 2 * DAY)  # window edge for 2-day windows
+    cuts = [T0 + off for off in cut_offsets] + [events[i % len(events)].ts for i in at_events]
+    cuts.append(max(e.ts for e in events) + 2 * DAY)
+    arrival = arrive(random.Random(seed), events, cuts)
 
-    for spec in (DEFAULT_SPEC, EDGY_SPEC):
-        assert _replay_and_compare(rows, times, spec, seed) <= 1e-9
+    for spec in (EDGY_SPEC, DEFAULT_SPEC):
+        assert replay_and_compare(spec, arrival, cuts) <= 1e-9
 
 
-def test_decayed_value_is_the_closed_form() -> None:
-    online = OnlineFeatures(EDGY_SPEC)
-    stamps = [T0 + 5000.0, T0, T0 + 90000.0, T0 + 12.5]  # out of order
-    for ts in stamps:
-        online.update("u", "purchase", ts, 1.0)
-    t = T0 + 3 * DAY
+def test_batch_matches_the_reference_with_revocations() -> None:
+    rng = random.Random(5)
+    events = random_stream(rng, n=600, users=5, days=4, bucket=900, consent_rate=0.06)
+    arrival = arrive(rng, events, [T0 + k * 3 * 3600 for k in range(36)])
+    pairs = [(f"u{i}", T0 + rng.uniform(0, 4.5 * DAY)) for i in range(5) for _ in range(25)]
+    revocations = sum(1 for e in events if e.type == "consent" and not e.personalization)
 
-    value = online.vector("u", t)[EDGY_SPEC.names.index("decayed_buys")]
+    batch = feature_vectors_at(table_of(arrival), EDGY_SPEC, pairs)
 
-    expected = math.fsum(2 ** (-(t - ts) / (0.5 * DAY)) for ts in stamps)
-    assert abs(value - expected) <= 1e-12
+    assert revocations >= 3
+    want = [reference_vector(EDGY_SPEC, arrival, u, t) for u, t in pairs]
+    np.testing.assert_allclose(batch[list(EDGY_SPEC.names)].to_numpy(float), want, atol=1e-9)
+
+
+def test_the_log_records_arrival_so_batch_reads_the_same_lateness(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    events = random_stream(rng, n=400, users=4, days=3, bucket=900)
+    arrival = arrive(rng, events, [T0 + k * 4 * 3600 for k in range(20)])
+    log = EventLog(tmp_path / "log")
+    for chunk in (arrival[:150], arrival[150:]):  # two ingests: lags continue across parts
+        log.append([Event(f"e{k}-{e.ts}", e.ts, e.user, e.type, "s", category=e.category,
+                          amount=e.amount if e.type == "purchase" else None,
+                          consent_personalization=e.personalization, consent_training=True)
+                    for k, e in enumerate(chunk)])  # fmt: skip
+    pairs = [(f"u{i}", T0 + rng.uniform(0, 3.2 * DAY)) for i in range(4) for _ in range(10)]
+
+    from_log = feature_vectors_at(log, EDGY_SPEC, pairs)
+    from_table = feature_vectors_at(table_of(arrival), EDGY_SPEC, pairs)
+
+    assert int(log.to_arrow(["arrival_lag_s"]).column(0).to_numpy().astype(bool).sum()) > 20
+    np.testing.assert_allclose(
+        from_log[list(EDGY_SPEC.names)].to_numpy(float),
+        from_table[list(EDGY_SPEC.names)].to_numpy(float),
+        atol=1e-9,
+    )

@@ -1,25 +1,41 @@
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
 
 from edgemark.errors import FeatureError
-from edgemark.features import DEFAULT_SPEC, Feature, FeatureSpec
+from edgemark.features import (
+    DEFAULT_SPEC,
+    KINDS,
+    Feature,
+    FeatureSpec,
+    marketing_library,
+)
 
 
-def test_default_spec_names_follow_the_contract() -> None:
-    assert DEFAULT_SPEC.names == (
-        "recency_purchase_days", "purchases_30d", "purchases_90d", "spend_30d", "spend_90d",
-        "views_7d", "carts_7d", "view_intensity",
+def test_default_spec_is_the_full_library() -> None:
+    kinds = {f.kind for f in DEFAULT_SPEC.features}
+
+    assert kinds == set(KINDS)
+    assert DEFAULT_SPEC.names[:4] == (
+        "recency_purchase_days", "recency_view_days", "purchases_7d", "purchases_30d",
     )  # fmt: skip
-    assert DEFAULT_SPEC.bucket_seconds == 3600
-    assert DEFAULT_SPEC.recency_cap_days == 365.0
+    assert {"spend_7d", "spend_30d", "spend_90d", "affinity_grocery_90d"} <= set(DEFAULT_SPEC.names)
+    assert (DEFAULT_SPEC.bucket_seconds, DEFAULT_SPEC.recency_cap_days) == (3600, 365.0)
+    assert DEFAULT_SPEC.ttl_seconds == 365 * 86400 + 3600
+
+
+def test_library_for_a_shops_categories() -> None:
+    spec = marketing_library(["Home & Garden", "9 lives"], windows_days=(14, 60))
+
+    names = spec.names
+    assert "affinity_home_garden_60d" in names and "affinity_c_9_lives_60d" in names
+    assert {"purchases_14d", "spend_60d", "avg_basket_60d"} <= set(names)
 
 
 def test_spec_hash_is_sha256_of_canonical_json() -> None:
-    import hashlib
-
     canonical = json.dumps(DEFAULT_SPEC.to_dict(), sort_keys=True, separators=(",", ":"))
 
     assert DEFAULT_SPEC.spec_hash() == hashlib.sha256(canonical.encode()).hexdigest()
@@ -32,25 +48,31 @@ def test_spec_hash_ignores_int_float_spelling_but_not_meaning() -> None:
 
     assert a.spec_hash() == b.spec_hash() != c.spec_hash()
     assert a.spec_hash() != FeatureSpec(a.features, bucket_seconds=1800).spec_hash()
+    assert a.spec_hash() != FeatureSpec(a.features, allowed_lateness_hours=1).spec_hash()
+    assert a.spec_hash() != FeatureSpec(a.features, session_gap_minutes=20).spec_hash()
 
 
 def test_spec_round_trips_through_dict() -> None:
-    again = FeatureSpec.from_dict(json.loads(json.dumps(DEFAULT_SPEC.to_dict())))
+    spec = FeatureSpec(DEFAULT_SPEC.features, utc_offset_hours=5.5, allowed_lateness_hours=0)
+    again = FeatureSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
 
-    assert again == DEFAULT_SPEC
-    assert again.spec_hash() == DEFAULT_SPEC.spec_hash()
+    assert again == spec and again.spec_hash() == spec.spec_hash()
 
 
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [
-        ({"kind": "mean"}, "unknown kind 'mean'"),
-        ({"event_type": "like"}, "unknown event type 'like'"),
+        ({"kind": "median"}, "unknown kind 'median'"),
+        ({"event_type": "like"}, "not a behaviour event"),
+        ({"event_type": "consent"}, "not a behaviour event"),
         ({"kind": "count"}, "needs window_days"),
         ({"kind": "sum_amount", "window_days": 0}, "window_days must be > 0"),
-        ({"kind": "decayed_count"}, "needs half_life_days"),
-        ({"kind": "decayed_count", "half_life_days": -1.0}, "half_life_days must be > 0"),
+        ({"kind": "decayed_count", "window_days": 7}, "needs half_life_days"),
+        ({"kind": "decayed_count", "window_days": 7, "half_life_days": -1.0}, "must be > 0"),
         ({"kind": "recency_days", "window_days": 3}, "takes no window_days"),
+        ({"kind": "hour_of_day"}, "takes no event_type"),
+        ({"kind": "distinct_categories", "window_days": 7, "cap": 0}, "cap must be"),
+        ({"kind": "category_share", "window_days": 7, "category": ""}, "non-empty"),
         ({"name": "not a name"}, "identifier"),
         ({"name": "label"}, "reserved"),
     ],
@@ -63,22 +85,19 @@ def test_invalid_features_are_rejected(kwargs: dict[str, object], reason: str) -
         Feature(**args)  # type: ignore[arg-type]
 
 
-def test_duplicate_names_are_rejected() -> None:
-    f = Feature("f", "recency_days", "view")
-
-    with pytest.raises(FeatureError, match="duplicate feature names: f"):
-        FeatureSpec((f, f))
-
-
 @pytest.mark.parametrize(
     ("kwargs", "reason"),
     [
         ({"features": ()}, "at least one feature"),
         ({"bucket_seconds": 0}, "bucket_seconds"),
         ({"recency_cap_days": 0.0}, "recency_cap_days"),
+        ({"allowed_lateness_hours": -1}, "allowed_lateness_hours"),
+        ({"session_gap_minutes": float("inf")}, "session_gap_minutes"),
+        ({"utc_offset_hours": 20}, "utc_offset_hours"),
+        ({"features": (Feature("c", "count", "view", window_days=0.01),)}, "not a whole number"),
         (
-            {"features": (Feature("c", "count", "view", window_days=0.01),)},
-            "not a whole number",
+            {"features": (Feature("a", "cart_abandonment", window_days=1, within_hours=0.25),)},
+            "within",
         ),
     ],
 )
@@ -88,6 +107,13 @@ def test_invalid_specs_are_rejected(kwargs: dict[str, object], reason: str) -> N
 
     with pytest.raises(FeatureError, match=reason):
         FeatureSpec(**args)  # type: ignore[arg-type]
+
+
+def test_duplicate_names_are_rejected() -> None:
+    f = Feature("f", "recency_days", "view")
+
+    with pytest.raises(FeatureError, match="duplicate feature names: f"):
+        FeatureSpec((f, f))
 
 
 def test_from_dict_rejects_garbage() -> None:

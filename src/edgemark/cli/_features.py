@@ -1,13 +1,29 @@
-"""CLI verbs of the features plane: ``edgemark features frame`` (point-in-time training frame)."""
+"""CLI verbs of the features plane: ``edgemark features frame`` (point-in-time training frame)
+and ``edgemark features spec`` (the feature library as JSON, with its hash)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from edgemark.cli._output import console, handled_errors, print_json
+
+
+def _load_spec(path: Path | None) -> Any:
+    from edgemark.features import DEFAULT_SPEC, FeatureSpec
+
+    if path is None:
+        return DEFAULT_SPEC
+    import json
+
+    from edgemark.errors import ConfigError
+
+    try:
+        return FeatureSpec.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read feature spec {path}: {exc}") from exc
 
 
 def register(app: typer.Typer) -> None:
@@ -26,25 +42,45 @@ def register(app: typer.Typer) -> None:
         horizon_days: Annotated[
             float, typer.Option("--horizon-days", help="Label: a purchase within this many days.")
         ] = 7.0,
+        outcome: Annotated[
+            list[str] | None,
+            typer.Option(
+                "--outcome",
+                help="Outcome column KIND:DAYS or NAME=KIND:DAYS (purchase, churn, spend); "
+                "repeat for several. Default: label = purchase within --horizon-days.",
+            ),
+        ] = None,
+        spec_file: Annotated[
+            Path | None,
+            typer.Option(
+                "--spec",
+                help="Feature spec JSON (from 'features spec'); default: the built-in library.",
+            ),
+        ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
-        """Build a point-in-time training frame with the default feature spec."""
+        """Build a point-in-time training frame (users with training consent only)."""
         from edgemark.events import EventLog
-        from edgemark.features import DEFAULT_SPEC, build_training_frame, label_schedule
+        from edgemark.features import Outcome, build_training_frame, label_schedule
 
         with handled_errors():
+            spec = _load_spec(spec_file)
+            outcomes = [Outcome.parse(o) for o in outcome] if outcome else None
+            longest = max([horizon_days, *(o.horizon_days for o in outcomes or [])])
             log = EventLog(log_dir)
-            times = label_schedule(log, every_days, horizon_days)
-            data = build_training_frame(log, DEFAULT_SPEC, times, horizon_days=horizon_days)
+            times = label_schedule(log, every_days, longest)
+            data = build_training_frame(log, spec, times, horizon_days, outcomes=outcomes)
             out.parent.mkdir(parents=True, exist_ok=True)
             data.to_parquet(out, index=False)
+            first = (outcomes or [Outcome("label", "purchase", horizon_days)])[0].name
             figures = {
                 "rows": len(data),
                 "users": int(data["user"].nunique()),
                 "label_times": len(times),
-                "positive_rate": float(data["label"].mean()) if len(data) else 0.0,
-                "features": list(DEFAULT_SPEC.names),
-                "spec_hash": DEFAULT_SPEC.spec_hash(),
+                "positive_rate": float(data[first].mean()) if len(data) else 0.0,
+                "outcomes": [c for c in data.columns[2 + len(spec.names) :]],
+                "features": list(spec.names),
+                "spec_hash": spec.spec_hash(),
                 "out": str(out),
             }
             if as_json:
@@ -52,9 +88,30 @@ def register(app: typer.Typer) -> None:
                 return
             console.print(
                 f"Wrote {out}: {figures['rows']} rows ({figures['users']} users x "
-                f"{figures['label_times']} label times), positive rate "
-                f"{figures['positive_rate']:.3f}",
+                f"{figures['label_times']} label times), {len(spec.names)} features, "
+                f"positive rate {figures['positive_rate']:.3f}",
                 highlight=False,
             )
+
+    @features.command("spec")
+    def spec_command(
+        out: Annotated[
+            Path | None, typer.Option("--out", help="Write the spec JSON here (default: stdout).")
+        ] = None,
+    ) -> None:
+        """Print the built-in feature library as JSON (edit it and pass it to --spec)."""
+        import json
+
+        from edgemark.features import DEFAULT_SPEC
+
+        with handled_errors():
+            text = json.dumps(
+                {**DEFAULT_SPEC.to_dict(), "spec_hash": DEFAULT_SPEC.spec_hash()}, indent=2
+            )
+            if out is None:
+                typer.echo(text)
+            else:
+                out.write_text(text + "\n")
+                console.print(f"Wrote {out} ({len(DEFAULT_SPEC.names)} features)")
 
     app.add_typer(features, name="features")

@@ -1,7 +1,9 @@
 """The batch feature engine: point-in-time-correct training frames in DuckDB SQL.
 
-Only events with ``ts <= t`` feed the features at ``t``; labels look at ``(t, t + horizon]``.
-Same window semantics as ``OnlineFeatures`` (parity is tested). Needs the ``train`` extra.
+Only events with ``ts <= t`` feed the features at ``t``; outcomes look at ``(t, t + N]``.
+Same meaning as ``OnlineFeatures`` (parity is tested): both read one ``Plan``. Arrival order
+(for the late-event policy) is the log's ``arrival_lag_s`` column, or else the row order of
+the input. Needs the ``train`` extra.
 """
 
 from __future__ import annotations
@@ -13,76 +15,88 @@ from typing import Any
 
 from edgemark._extras import require
 from edgemark.errors import FeatureError
-from edgemark.features._spec import DAY_SECONDS, Feature, FeatureSpec
+from edgemark.features._outcomes import Outcome, outcome_query
+from edgemark.features._plan import Plan
+from edgemark.features._spec import DAY_SECONDS, FeatureSpec
+from edgemark.features._sql import BatchSQL, num
 
-_NEEDED = ("user", "type", "ts", "amount")
+_REQUIRED = ("user", "type", "ts")
+_CONSENT = ("consent_personalization", "consent_training")
 
 
-def _open(events: Any) -> Any:
-    """Return a DuckDB connection with a view ``src`` over ``events``."""
+def _source(con: Any, events: Any) -> str:
+    """Register ``events`` and return a FROM clause with an ``arrival`` order column."""
     duckdb = require("duckdb", "train")
-    con = duckdb.connect()
+    pa = require("pyarrow", "train")
     if hasattr(events, "parquet_glob") and hasattr(events, "to_arrow"):  # an EventLog
-        events = events.to_arrow() if not events.parts() else events.parquet_glob()
+        if not events.parts():
+            events = events.to_arrow(["user", "type", "ts", "amount", "category", *_CONSENT])
+        else:
+            events = events.parquet_glob()
     if isinstance(events, str | os.PathLike):
         glob = os.fspath(events).replace("'", "''")
         try:
-            con.execute(f"CREATE VIEW src AS SELECT * FROM read_parquet('{glob}')")
+            con.execute(
+                f"CREATE VIEW src AS SELECT * FROM read_parquet('{glob}', filename = true, "
+                "file_row_number = true, union_by_name = true)"
+            )
         except duckdb.Error as exc:
             raise FeatureError(f"cannot read events from {os.fspath(events)!r}: {exc}") from exc
-    else:
-        try:
-            con.register("src_input", events)
-        except Exception as exc:  # duckdb raises several types for unsupported objects
-            raise FeatureError(
-                "events must be a Parquet glob, an EventLog, a pyarrow Table or a pandas "
-                f"DataFrame, got {type(events).__name__}"
-            ) from exc
-        con.execute("CREATE VIEW src AS SELECT * FROM src_input")
-    columns = {row[0]: str(row[1]) for row in con.execute("DESCRIBE src").fetchall()}
-    missing = [c for c in _NEEDED if c not in columns]
+        return "src"
+    try:
+        if not hasattr(events, "num_rows"):
+            events = pa.Table.from_pandas(events, preserve_index=False)
+        table = events.append_column("arrival", pa.array(range(events.num_rows), pa.int64()))
+    except Exception as exc:  # pyarrow raises several types for unsupported objects
+        raise FeatureError(
+            "events must be a Parquet glob, an EventLog, a pyarrow Table or a pandas "
+            f"DataFrame, got {type(events).__name__}"
+        ) from exc
+    con.register("src", table)
+    return "src"
+
+
+def _open(events: Any, need_consent: bool = True) -> Any:
+    """A DuckDB connection with table ``ev`` (u, type, ts, amount, category, cp, ct, lag)."""
+    duckdb = require("duckdb", "train")
+    con = duckdb.connect()
+    src = _source(con, events)
+    columns = {row[0]: str(row[1]) for row in con.execute(f"DESCRIBE {src}").fetchall()}
+    missing = [c for c in _REQUIRED if c not in columns]
+    if need_consent:
+        missing += [c for c in _CONSENT if c not in columns]
     if missing:
-        raise FeatureError(f"events lack the column(s) {', '.join(missing)}")
+        raise FeatureError(
+            f"events lack the column(s) {', '.join(missing)}"
+            + ("; a missing consent means no consent" if set(missing) & set(_CONSENT) else "")
+        )
     ts = "epoch(ts)" if columns["ts"].startswith("TIMESTAMP") else "CAST(ts AS DOUBLE)"
+
+    def opt(name: str, kind: str, default: str) -> str:
+        return f"CAST({name} AS {kind})" if name in columns else default
+
+    arrival = "arrival" if "arrival" in columns else "0"
+    if "arrival_lag_s" in columns:
+        lag = "coalesce(CAST(arrival_lag_s AS DOUBLE), 0.0)"
+    else:  # the input's row order (files in name order) is its arrival order
+        if "file_row_number" in columns:
+            arrival = "row_number() OVER (ORDER BY filename, file_row_number)"
+        lag = (
+            "coalesce(greatest(max(ts_) OVER (PARTITION BY u ORDER BY arrival ROWS BETWEEN "
+            "UNBOUNDED PRECEDING AND 1 PRECEDING) - ts_, 0.0), 0.0)"
+        )
     con.execute(
-        f'CREATE TEMP TABLE ev AS SELECT CAST("user" AS VARCHAR) AS u, '
-        f"CAST(type AS VARCHAR) AS type, {ts} AS ts, CAST(amount AS DOUBLE) AS amount FROM src"
+        "CREATE TEMP TABLE ev AS SELECT u, type, ts_ AS ts, amount, category, cp, ct, "
+        f"{lag} AS lag "
+        f'FROM (SELECT CAST("user" AS VARCHAR) AS u, CAST(type AS VARCHAR) AS type, {ts} AS ts_, '
+        f"{opt('amount', 'DOUBLE', 'CAST(NULL AS DOUBLE)')} AS amount, "
+        f"{opt('category', 'VARCHAR', 'CAST(NULL AS VARCHAR)')} AS category, "
+        f"coalesce({opt('consent_personalization', 'BOOLEAN', 'FALSE')}, FALSE) AS cp, "
+        f"coalesce({opt('consent_training', 'BOOLEAN', 'FALSE')}, FALSE) AS ct, "
+        f"{arrival} AS arrival{', arrival_lag_s' if 'arrival_lag_s' in columns else ''} "
+        f"FROM {src})"
     )
     return con
-
-
-def _feature_sql(f: Feature, spec: FeatureSpec) -> str:
-    """One aggregate over the join of pairs ``p`` (u, t, tb) with events ``e``."""
-    of_type = f"e.type = '{f.event_type}'"
-    cap = float(spec.recency_cap_days)
-    if f.kind in ("count", "sum_amount"):
-        inside = f"{of_type} AND e.bucket > p.tb - {spec.window_buckets(f)}"
-        if f.kind == "count":
-            return f"CAST(count(e.ts) FILTER (WHERE {inside}) AS DOUBLE)"
-        return f"coalesce(sum(coalesce(e.amount, 0.0)) FILTER (WHERE {inside}), 0.0)"
-    if f.kind == "recency_days":
-        last = f"max(e.ts) FILTER (WHERE {of_type})"
-        return f"least({cap}, coalesce((p.t - {last}) / {float(DAY_SECONDS)}, {cap}))"
-    assert f.half_life_days is not None  # kind == "decayed_count", checked by Feature
-    half_life = float(f.half_life_days) * DAY_SECONDS
-    decay = f"pow(2.0, (e.ts - p.t) / {half_life})"
-    return f"coalesce(sum({decay}) FILTER (WHERE {of_type}), 0.0)"
-
-
-def _features_query(spec: FeatureSpec) -> str:
-    """SELECT of one row per pair in table ``pairs`` (idx, u, t) with one column per feature."""
-    bucket = float(spec.bucket_seconds)
-    types = ", ".join(f"'{t}'" for t in sorted({f.event_type for f in spec.features}))
-    aggregates = ",\n  ".join(f'{_feature_sql(f, spec)} AS "{f.name}"' for f in spec.features)
-    return f"""
-WITH p AS (SELECT idx, u, t, CAST(floor(t / {bucket}) AS BIGINT) AS tb FROM pairs),
-e AS (SELECT u, type, ts, amount, CAST(floor(ts / {bucket}) AS BIGINT) AS bucket
-      FROM ev WHERE type IN ({types}))
-SELECT p.idx, p.u, p.t,
-  {aggregates}
-FROM p LEFT JOIN e ON e.u = p.u AND e.ts <= p.t
-GROUP BY p.idx, p.u, p.t, p.tb
-"""
 
 
 def _finite_times(values: Iterable[float], what: str) -> list[float]:
@@ -93,11 +107,31 @@ def _finite_times(values: Iterable[float], what: str) -> list[float]:
     return times
 
 
+def _features(con: Any, spec: FeatureSpec) -> str:
+    """Prepare the spec's tables on ``con`` (pairs in ``pairs``: idx, u, t); return the query
+    of one row per pair: idx, u, t and the features."""
+    sql = BatchSQL(Plan(spec))
+    revocations = con.execute(
+        "SELECT count(*) FROM ev WHERE type = 'consent' AND NOT cp"
+    ).fetchone()[0]
+    for statement in sql.prepare(revocations > 0):
+        con.execute(statement)
+    con.execute(
+        "CREATE TEMP TABLE q AS SELECT p.idx, p.u, p.t, "
+        f"CAST(floor(p.t / {num(sql.plan.bucket)}) AS BIGINT) AS cur, "
+        "coalesce(r.k, 0) AS ep, coalesce(NOT c.granted, FALSE) AS revoked FROM pairs p "
+        "ASOF LEFT JOIN rev r ON p.u = r.u AND p.t >= r.eff "
+        "ASOF LEFT JOIN cstate c ON p.u = c.u AND p.t >= c.eff"
+    )
+    return sql.pair_query()
+
+
 def build_training_frame(
     events: Any,
     spec: FeatureSpec,
     label_times: Iterable[float],
     horizon_days: float = 7,
+    outcomes: Sequence[Outcome] | None = None,
 ) -> Any:
     """Build a point-in-time-correct training frame (pandas DataFrame).
 
@@ -105,42 +139,66 @@ def build_training_frame(
     ----------
     events
         A Parquet glob (str or path), an ``EventLog``, a pyarrow Table or a pandas DataFrame
-        with at least the columns user, type, ts (epoch seconds or timestamp), amount.
+        with at least user, type, ts (epoch seconds or timestamp) and the consent columns
+        (amount, category and arrival_lag_s are optional).
     spec
         The feature spec; one column per feature, in ``spec.names`` order.
     label_times
         Epoch seconds; one row per (user, label_time) where the user has an event at or
-        before label_time.
+        before label_time and training consent as of label_time (the latest consent
+        event's flag, or else every event so far carried it).
     horizon_days
-        ``label`` is 1 iff the user purchases in ``(label_time, label_time + horizon]``.
+        Horizon of the default outcome ``label``: 1 iff the user purchases in
+        ``(label_time, label_time + horizon]``.
+    outcomes
+        Outcome columns instead of the default (``Outcome("churn_30d", "churn", 30)``...).
 
     Returns
     -------
     pandas.DataFrame
-        Columns ``user``, ``label_time``, the features, ``label``; sorted by label_time, user.
+        Columns ``user``, ``label_time``, the features, the outcomes; sorted by label_time,
+        user.
     """
     if not (isinstance(horizon_days, int | float) and 0 < horizon_days < math.inf):
         raise FeatureError(f"horizon_days must be a positive number, got {horizon_days!r}")
+    wanted = (
+        list(outcomes) if outcomes is not None else [Outcome("label", "purchase", horizon_days)]
+    )
+    _check_outcomes(spec, wanted)
     times = sorted(set(_finite_times(label_times, "label_times")))
     pa = require("pyarrow", "train")
     con = _open(events)
     con.register("label_input", pa.table({"t": pa.array(times, pa.float64())}))
     con.execute(
-        "CREATE TEMP TABLE pairs AS SELECT row_number() OVER (ORDER BY l.t, f.u) AS idx, "
-        "f.u, l.t FROM (SELECT u, min(ts) AS first_ts FROM ev GROUP BY u) f "
-        "JOIN label_input l ON f.first_ts <= l.t"
+        "CREATE TEMP TABLE consent_training AS SELECT u, ts, bool_and(ct) AS ct FROM ev "
+        "WHERE type = 'consent' GROUP BY u, ts"
     )
-    horizon = float(horizon_days) * DAY_SECONDS
+    con.execute(
+        "CREATE TEMP TABLE pairs AS SELECT row_number() OVER (ORDER BY l.t, f.u) AS idx, f.u, l.t "
+        "FROM (SELECT u, min(ts) AS first_ts, min(CASE WHEN NOT ct THEN ts END) AS no_training "
+        "FROM ev GROUP BY u) f JOIN label_input l ON f.first_ts <= l.t "
+        "ASOF LEFT JOIN consent_training c ON f.u = c.u AND l.t >= c.ts "
+        "WHERE coalesce(c.ct, f.no_training IS NULL OR f.no_training > l.t)"
+    )
+    query = _features(con, spec)
     names = ", ".join(f'x."{n}"' for n in spec.names)
-    sql = f"""
-WITH x AS ({_features_query(spec)}),
-y AS (SELECT p.idx, CAST(count(e.ts) > 0 AS BIGINT) AS label FROM pairs p
-      LEFT JOIN ev e ON e.u = p.u AND e.type = 'purchase' AND e.ts > p.t AND e.ts <= p.t + {horizon}
-      GROUP BY p.idx)
-SELECT x.u AS "user", x.t AS label_time, {names}, y.label
-FROM x JOIN y USING (idx) ORDER BY x.idx
-"""
+    labels = ", ".join(f'y."{o.name}"' for o in wanted)
+    sql = (
+        f'WITH x AS ({query}), y AS ({outcome_query(wanted)}) SELECT x.u AS "user", '
+        f"x.t AS label_time, {names}, {labels} FROM x JOIN y USING (idx) ORDER BY x.idx"
+    )
     return _frame(con, sql)
+
+
+def _check_outcomes(spec: FeatureSpec, outcomes: list[Outcome]) -> None:
+    names = [o.name for o in outcomes]
+    clash = sorted(set(names) & set(spec.names)) or sorted({n for n in names if names.count(n) > 1})
+    if not outcomes or clash:
+        raise FeatureError(
+            f"outcome names must be unique and differ from feature names (clash: {clash})"
+            if outcomes
+            else "give at least one outcome"
+        )
 
 
 def feature_vectors_at(
@@ -148,8 +206,8 @@ def feature_vectors_at(
 ) -> Any:
     """Return the batch feature vectors of given (user, t) pairs, in input order.
 
-    Users without events get the defaults (0, and the recency cap). Columns: ``user``,
-    ``ts``, then one per feature (pandas DataFrame).
+    Users without events get the defaults (0, the recency cap, and the time's context).
+    Columns: ``user``, ``ts``, then one per feature (pandas DataFrame).
     """
     pa = require("pyarrow", "train")
     con = _open(events)
@@ -163,12 +221,11 @@ def feature_vectors_at(
         }
     )
     con.register("pairs", pairs)
+    query = _features(con, spec)
     names = ", ".join(f'x."{n}"' for n in spec.names)
-    sql = (
-        f'WITH x AS ({_features_query(spec)}) SELECT x.u AS "user", x.t AS ts, {names} '
-        "FROM x ORDER BY x.idx"
+    return _frame(
+        con, f'WITH x AS ({query}) SELECT x.u AS "user", x.t AS ts, {names} FROM x ORDER BY x.idx'
     )
-    return _frame(con, sql)
 
 
 def label_schedule(events: Any, every_days: float = 7, horizon_days: float = 7) -> list[float]:
@@ -180,7 +237,7 @@ def label_schedule(events: Any, every_days: float = 7, horizon_days: float = 7) 
     for name, value in (("every_days", every_days), ("horizon_days", horizon_days)):
         if not (isinstance(value, int | float) and 0 < value < math.inf):
             raise FeatureError(f"{name} must be a positive number, got {value!r}")
-    con = _open(events)
+    con = _open(events, need_consent=False)
     try:
         first, last = con.execute("SELECT min(ts), max(ts) FROM ev").fetchall()[0]
     finally:

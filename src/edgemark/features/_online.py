@@ -1,109 +1,57 @@
 """The online feature engine: incremental per-user state that the edge updates and reads.
 
-Core only (stdlib + numpy). Per user and event type it keeps hourly buckets (count, amount
-sum) over the longest window, the last timestamp, and decayed accumulators; ``vector`` is on
-the decision hot path, so it walks precomputed plans over plain Python floats.
+Core only (stdlib + numpy). ``update`` does amortised O(1) work per event (a late event
+costs a binary search and a short shift); ``vector`` sums the bucket rows inside each window
+with numpy and reads the side structures, so its cost is bounded by the longest window, not
+by the user's history. Same meaning as the batch engine (parity is tested).
 """
 
 from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from edgemark.errors import FeatureError
-from edgemark.features._spec import DAY_SECONDS, FeatureSpec
+from edgemark.events import EVENT_TYPES, Event
+from edgemark.features._plan import Plan
+from edgemark.features._read import read_vector
+from edgemark.features._spec import FeatureSpec
+from edgemark.features._state import UserState
 
-STATE_VERSION = 1
-
-Bucket = tuple[int, int, float]  # (bucket index, event count, amount sum)
-
-
-class _UserState:
-    """Mutable state of one user: buckets and last ts per event type, decayed accumulators."""
-
-    __slots__ = ("buckets", "decay", "last")
-
-    def __init__(self, n_decay: int) -> None:
-        self.buckets: dict[str, list[Bucket]] = {}
-        self.last: dict[str, float] = {}
-        self.decay: list[list[float]] = [[0.0, -math.inf] for _ in range(n_decay)]
-
-
-# How to read the count/sum features of one event type from its buckets: (event type,
-# distinct windows in buckets ascending (nested ranges), outputs (position in the vector,
-# window index, 0 for the count or 1 for the amount sum)).
-_BucketPlan = tuple[str, tuple[int, ...], tuple[tuple[int, int, int], ...]]
+STATE_VERSION = 2
+_KNOWN_TYPES = frozenset(EVENT_TYPES)
 
 
 class OnlineFeatures:
     """Incremental features per user, equal to the batch engine's (parity is tested).
 
     ``vector(user, t)`` is exact when every event of the user observed so far has
-    ``ts <= t`` (events are observed after they happen; decisions are made now). Buckets of
-    events later than ``t`` are left out; recency never goes below 0.
+    ``ts <= t`` (events are observed after they happen; decisions are made now); rows of
+    buckets later than ``t`` are left out and recency never goes below 0 otherwise.
+    Consent: an event counts only with ``personalization`` consent, and a consent event
+    that revokes it drops everything known before it (see ``FeatureSpec`` for late events).
 
     Examples
     --------
-    >>> from edgemark.features import DEFAULT_SPEC
-    >>> online = OnlineFeatures(DEFAULT_SPEC)
+    >>> from edgemark.features import Feature, FeatureSpec
+    >>> spec = FeatureSpec((Feature("buys_30d", "count", "purchase", window_days=30),
+    ...                     Feature("spend_30d", "sum_amount", "purchase", window_days=30)))
+    >>> online = OnlineFeatures(spec)
     >>> online.update("u1", "purchase", 86400.0 * 100, amount=20.0)
     >>> online.vector("u1", 86400.0 * 101).tolist()
-    [1.0, 1.0, 1.0, 20.0, 20.0, 0.0, 0.0, 0.0]
+    [1.0, 20.0]
     """
 
     def __init__(self, spec: FeatureSpec) -> None:
         self.spec = spec
-        self._bucket = float(spec.bucket_seconds)
-        self._cap = float(spec.recency_cap_days)
+        self._plan = Plan(spec)
         self._hash = spec.spec_hash()
-        self._users: dict[str, _UserState] = {}
-        self._plan()
-
-    def _plan(self) -> None:
-        spec = self.spec
-        windows: dict[str, set[int]] = {}
-        for f in spec.features:
-            if f.kind in ("count", "sum_amount"):
-                windows.setdefault(f.event_type, set()).add(spec.window_buckets(f))
-        plans: list[_BucketPlan] = []
-        for event_type, ws in windows.items():
-            ordered = tuple(sorted(ws))
-            outputs = tuple(
-                (i, ordered.index(spec.window_buckets(f)), int(f.kind == "sum_amount"))
-                for i, f in enumerate(spec.features)
-                if f.event_type == event_type and f.kind in ("count", "sum_amount")
-            )
-            plans.append((event_type, ordered, outputs))
-        self._bucket_plans = tuple(plans)
-        self._max_window = {event_type: ws[-1] for event_type, ws, _ in plans}
-        self._recency = tuple(
-            (i, f.event_type) for i, f in enumerate(spec.features) if f.kind == "recency_days"
-        )
-        keys: list[tuple[str, float]] = []
-        decay_plan = []
-        for i, f in enumerate(spec.features):
-            if f.kind == "decayed_count":
-                assert f.half_life_days is not None  # checked by Feature
-                key = (f.event_type, float(f.half_life_days))
-                if key not in keys:
-                    keys.append(key)
-                decay_plan.append((i, keys.index(key), key[1] * DAY_SECONDS))
-        self._decay_keys = tuple(keys)
-        self._decay = tuple(decay_plan)
-        self._decay_by_type: dict[str, tuple[tuple[int, float], ...]] = {
-            t: tuple((j, hl * DAY_SECONDS) for j, (kt, hl) in enumerate(keys) if kt == t)
-            for t in {k[0] for k in keys}
-        }
-        self._recency_types = frozenset(t for _, t in self._recency)
-        self._relevant = (
-            frozenset(self._max_window) | self._recency_types | frozenset(self._decay_by_type)
-        )
-        self._default = [self._cap if f.kind == "recency_days" else 0.0 for f in self.spec.features]
+        self._users: dict[str, UserState] = {}
 
     def __len__(self) -> int:
         return len(self._users)
@@ -111,10 +59,28 @@ class OnlineFeatures:
     def __contains__(self, user: object) -> bool:
         return user in self._users
 
-    def update(self, user: str, event_type: str, ts: float, amount: float | None = None) -> None:
-        """Fold one event into ``user``'s state (events may arrive out of order)."""
-        if event_type not in self._relevant:
-            return
+    def users(self) -> list[str]:
+        """The users with state, in no particular order."""
+        return list(self._users)
+
+    # -- updates --------------------------------------------------------------------------
+    def update(
+        self,
+        user: str,
+        event_type: str,
+        ts: float,
+        amount: float | None = None,
+        category: str | None = None,
+        *,
+        personalization: bool = True,
+    ) -> None:
+        """Fold one event into ``user``'s state (events may arrive out of order).
+
+        ``personalization`` is the event's consent flag; on a ``consent`` event it says
+        whether the user grants (True) or revokes (False) personalization.
+        """
+        if event_type not in _KNOWN_TYPES:
+            raise FeatureError(f"unknown event type {event_type!r}; known: {sorted(_KNOWN_TYPES)}")
         if not math.isfinite(ts):
             raise FeatureError(f"event ts must be finite, got {ts!r}")
         value = 0.0 if amount is None else float(amount)
@@ -122,123 +88,155 @@ class OnlineFeatures:
             raise FeatureError(f"event amount must be finite or None, got {amount!r}")
         state = self._users.get(user)
         if state is None:
-            state = self._users[user] = _UserState(len(self._decay_keys))
-        window = self._max_window.get(event_type)
-        if window is not None:
-            self._add_to_bucket(state, event_type, math.floor(ts / self._bucket), value, window)
-        if event_type in self._recency_types:
-            last = state.last.get(event_type)
-            if last is None or ts > last:
-                state.last[event_type] = ts
-        for j, half_life in self._decay_by_type.get(event_type, ()):
-            acc = state.decay[j]
-            if ts >= acc[1]:
-                acc[0] = acc[0] * 2.0 ** ((acc[1] - ts) / half_life) + 1.0 if acc[0] else 1.0
-                acc[1] = ts
-            else:  # late arrival: decay it to the reference time instead
-                acc[0] += 2.0 ** ((ts - acc[1]) / half_life)
+            state = self._users[user] = UserState()
+        newest = state.wm
+        lag = newest - ts if ts < newest else 0.0
+        if ts > newest:
+            state.wm = ts
+        if event_type == "consent":
+            self._consent(state, ts, lag, personalization)
+        elif lag <= self._plan.lateness and personalization and ts > state.kill:
+            self._fold(state, event_type, ts, value, category)
+        if ts > newest:
+            self._advance(state)
 
-    @staticmethod
-    def _add_to_bucket(
-        state: _UserState, event_type: str, idx: int, amount: float, window: int
-    ) -> None:
-        entries = state.buckets.get(event_type)
-        if entries is None:
-            state.buckets[event_type] = [(idx, 1, amount)]
+    def update_event(self, event: Event, user: str | None = None) -> None:
+        """Fold an ``Event`` (its category and personalization consent included); ``user``
+        overrides ``event.user`` (e.g. with a pseudonym)."""
+        self.update(
+            event.user if user is None else user,
+            event.type,
+            event.ts,
+            event.amount,
+            event.category,
+            personalization=event.consent_personalization,
+        )
+
+    def _consent(self, state: UserState, ts: float, lag: float, granted: bool) -> None:
+        if granted:
+            if lag > self._plan.lateness:
+                return  # a grant that is too late is dropped, like any late event
+            if state.consent_eff is None or ts > state.consent_eff:
+                state.consent_eff, state.consent_granted = ts, True
             return
-        newest = entries[-1][0]
-        if idx == newest:
-            _, count, total = entries[-1]
-            entries[-1] = (idx, count + 1, total + amount)
-        elif idx > newest:
-            entries.append((idx, 1, amount))
-            # Buckets at or below idx - window can never count again for any t >= idx.
-            cut = bisect_left(entries, idx - window + 1, key=lambda e: e[0])
-            if cut:
-                del entries[:cut]
-        elif idx > newest - window:  # late arrival still inside the longest window
-            pos = bisect_left(entries, idx, key=lambda e: e[0])
-            if pos < len(entries) and entries[pos][0] == idx:
-                _, count, total = entries[pos]
-                entries[pos] = (idx, count + 1, total + amount)
-            else:
-                entries.insert(pos, (idx, 1, amount))
+        effective = ts + lag  # a late revocation takes effect when it arrives
+        if state.consent_eff is None or effective >= state.consent_eff:
+            state.consent_eff, state.consent_granted = effective, False
+        if effective > state.kill:
+            state.kill = effective
+            state.reset()
 
-    def _values(self, user: str, ts: float) -> list[float]:
-        """The vector as a list of Python floats (every entry a float, so numpy infers f8)."""
-        state = self._users.get(user)
-        if state is None:
-            return self._default
-        vals = self._default.copy()
-        cur = math.floor(ts / self._bucket)
-        buckets = state.buckets
-        for event_type, windows, outputs in self._bucket_plans:
-            entries = buckets.get(event_type)
-            if not entries:
-                continue
-            n_windows = len(windows)
-            count = 0.0
-            total = 0.0
-            k = 0
-            results: list[tuple[float, float]] = []
-            for idx, c, s in reversed(entries):
-                if idx > cur:
-                    continue
-                # Windows are nested, so a window's totals are the running totals at the
-                # first bucket that falls out of it.
-                while k < n_windows and idx <= cur - windows[k]:
-                    results.append((count, total))
-                    k += 1
-                if k == n_windows:
-                    break
-                count += c
-                total += s
-            while k < n_windows:
-                results.append((count, total))
-                k += 1
-            for pos, k_window, stat in outputs:
-                vals[pos] = results[k_window][stat]
-        cap = self._cap
-        last = state.last
-        for pos, event_type in self._recency:
-            seen = last.get(event_type)
-            if seen is not None:
-                days = (ts - seen) / DAY_SECONDS
-                vals[pos] = cap if days > cap else (days if days > 0.0 else 0.0)
-        decay = state.decay
-        for pos, j, half_life in self._decay:
-            value, ref = decay[j]
-            if value:
-                vals[pos] = value * 2.0 ** ((ref - ts) / half_life)
-        return vals
+    def _fold(
+        self, state: UserState, event_type: str, ts: float, amount: float, cat: str | None
+    ) -> None:
+        plan = self._plan
+        bucket = math.floor(ts / plan.bucket)
+        updates = plan.updates[event_type]
+        cat_cols = plan.category_cols[event_type]
+        if updates or cat_cols:
+            dead = math.floor(state.wm / plan.bucket) - plan.max_window
+            row = state.row(bucket, plan.width, dead)
+            if row >= 0:
+                data = state.data
+                assert data is not None
+                start = bucket * plan.bucket
+                for col, what, half_life in updates:
+                    if what == "one":
+                        data[row, col] += 1.0
+                    elif what == "amount":
+                        data[row, col] += amount
+                    else:
+                        data[row, col] += 2.0 ** ((ts - start) / half_life)
+                if cat is not None and cat in cat_cols:
+                    data[row, cat_cols[cat]] += 1.0
+        if event_type in plan.recency_types and ts > state.last.get(event_type, -math.inf):
+            state.last[event_type] = ts
+        cap = plan.category_caps.get(event_type)
+        if cap is not None and cat is not None:
+            state.add_category(event_type, cat, ts, cap)
+        if plan.sessions:
+            state.add_to_sessions(ts, plan.gap)
+        if plan.carts:
+            if event_type == "add_to_cart":
+                state.add_cart(ts, plan.carts)
+            elif event_type == "purchase":
+                state.add_purchase(ts, plan.carts)
+        if plan.fatigue_cap:
+            if event_type == "exposure":
+                state.add_exposure(ts, plan.fatigue_cap)
+            elif event_type == "redeem":
+                state.add_redeem(ts)
 
+    def _advance(self, state: UserState) -> None:
+        """Finalise what no on-time event can change any more (amortised O(1))."""
+        plan = self._plan
+        settled = state.wm - plan.lateness
+        dead = math.floor(state.wm / plan.bucket) - plan.max_window
+        sessions = state.sessions
+        while sessions and sessions[0][1] < settled - plan.gap:
+            start = sessions.pop(0)[0]
+            self._count(state, start, plan.start_col, dead)
+        if plan.carts:
+            purchases = state.purchases
+            del purchases[: bisect_left(purchases, settled)]
+            for within, pending in state.carts.items():
+                while pending and pending[0] + within < settled:
+                    self._count(state, pending.pop(0), plan.abandon_cols[within], dead)
+        if state.exposures:  # exposures older than the fatigue window never count again
+            newest = math.floor(state.wm / plan.bucket)
+            edge = (newest - plan.fatigue_window + 1) * plan.bucket
+            del state.exposures[: bisect_left(state.exposures, edge)]
+
+    def _count(self, state: UserState, ts: float, col: int, dead: int) -> None:
+        """Add one to ``col`` in the bucket row of ``ts`` (if still inside a window)."""
+        if col < 0:
+            return
+        row = state.row(math.floor(ts / self._plan.bucket), self._plan.width, dead)
+        if row >= 0:
+            assert state.data is not None
+            state.data[row, col] += 1.0
+
+    # -- reads ----------------------------------------------------------------------------
     def vector(self, user: str, ts: float) -> npt.NDArray[np.float64]:
         """Return the feature vector of ``user`` as of ``ts`` (float64, ``len(spec.names)``)."""
-        return np.array(self._values(user, ts))  # all Python floats: float64, and faster
+        return np.array(self._values(user, ts), dtype=np.float64)
 
     def vector_into(self, user: str, ts: float, out: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """Fill a preallocated 1-d buffer (float32 or float64) with the vector; return it."""
         out[:] = self._values(user, ts)
         return out
 
+    def _values(self, user: str, t: float) -> list[float]:
+        return read_vector(self._plan, self._users.get(user), t)
+
+    # -- lifecycle ------------------------------------------------------------------------
     def forget(self, user: str) -> None:
         """Drop everything known about ``user`` (erasure); unknown users are ignored."""
         self._users.pop(user, None)
 
+    def evict_inactive(self, now: float) -> list[str]:
+        """Drop users inactive for longer than ``spec.ttl_seconds`` before ``now``.
+
+        Their features are all at the defaults by then, so nothing changes for a reader;
+        a user whose latest consent revoked personalization keeps that (tiny) record.
+        """
+        cutoff = now - self._plan.ttl
+        gone: list[str] = []
+        for user, state in list(self._users.items()):
+            if state.wm >= cutoff:
+                continue
+            if state.consent_eff is not None and not state.consent_granted:
+                if state.rows() or state.sessions or state.last:
+                    state.reset()
+                continue
+            del self._users[user]
+            gone.append(user)
+        return gone
+
     def state_of(self, user: str) -> dict[str, Any]:
         """Return ``user``'s state as a JSON-safe dict (for ``load_state``)."""
-        state = self._users.get(user) or _UserState(len(self._decay_keys))
-        return {
-            "version": STATE_VERSION,
-            "spec_hash": self._hash,
-            "buckets": {t: [list(b) for b in entries] for t, entries in state.buckets.items()},
-            "last": dict(state.last),
-            "decay": [
-                {"event_type": t, "half_life_days": hl, "value": acc[0], "ref": acc[1]}
-                for (t, hl), acc in zip(self._decay_keys, state.decay, strict=True)
-                if acc[0]
-            ],
-        }
+        state = self._users.get(user) or UserState()
+        return {"version": STATE_VERSION, "spec_hash": self._hash, **state.to_dict()}
 
     def load_state(self, user: str, state: Mapping[str, Any]) -> None:
         """Replace ``user``'s state with one from ``state_of`` of an engine with the same spec."""
@@ -247,16 +245,12 @@ class OnlineFeatures:
                 "feature state was saved for another feature spec or format; rebuild it by "
                 "replaying the user's events into this engine"
             )
-        loaded = _UserState(len(self._decay_keys))
-        try:
-            for event_type, entries in state["buckets"].items():
-                loaded.buckets[str(event_type)] = [
-                    (int(i), int(c), float(s)) for i, c, s in entries
-                ]
-            loaded.last = {str(t): float(v) for t, v in state["last"].items()}
-            for acc in state["decay"]:
-                j = self._decay_keys.index((acc["event_type"], float(acc["half_life_days"])))
-                loaded.decay[j] = [float(acc["value"]), float(acc["ref"])]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise FeatureError(f"feature state for a user is malformed: {exc!r}") from exc
-        self._users[user] = loaded
+        self._users[user] = UserState.from_dict(dict(state), self._plan.width)
+
+    def replay(self, events: Iterable[Event]) -> int:
+        """Fold ``events`` in the order given (their ``user`` as is); return how many."""
+        n = 0
+        for event in events:
+            self.update_event(event)
+            n += 1
+        return n

@@ -1,7 +1,8 @@
 """The declarative feature spec shared by the batch and online engines, and its hash.
 
-A ``FeatureSpec`` is declared once; both engines read it, so a model trained on batch frames
-sees the same numbers at the edge. ``spec_hash`` pins a spec inside a bundle manifest.
+A ``FeatureSpec`` is declared once in Python; both engines read it, so a model trained on
+batch frames sees the same numbers at the edge. It serialises to canonical JSON whose
+sha256 (``spec_hash``) pins the spec inside a bundle manifest.
 """
 
 from __future__ import annotations
@@ -16,18 +17,52 @@ from typing import Any
 from edgemark.errors import FeatureError
 from edgemark.events import EVENT_TYPES
 
-KINDS: tuple[str, ...] = ("count", "sum_amount", "recency_days", "decayed_count")
-RESERVED_NAMES = frozenset({"user", "label_time", "label", "ts"})
 DAY_SECONDS = 86400
+RESERVED_NAMES = frozenset({"user", "label_time", "label", "ts"})
+PARAMS: tuple[str, ...] = (
+    "event_type",
+    "window_days",
+    "half_life_days",
+    "category",
+    "within_hours",
+    "cap",
+)
+# The parameters each kind needs (and the only ones it takes).
+KIND_PARAMS: dict[str, frozenset[str]] = {
+    "count": frozenset({"event_type", "window_days"}),
+    "sum_amount": frozenset({"event_type", "window_days"}),
+    "mean_amount": frozenset({"event_type", "window_days"}),
+    "recency_days": frozenset({"event_type"}),
+    "decayed_count": frozenset({"event_type", "window_days", "half_life_days"}),
+    "distinct_categories": frozenset({"event_type", "window_days", "cap"}),
+    "category_share": frozenset({"event_type", "window_days", "category"}),
+    "session_count": frozenset({"window_days"}),
+    "events_per_session": frozenset({"window_days"}),
+    "session_age_minutes": frozenset(),
+    "cart_abandonment": frozenset({"window_days", "within_hours"}),
+    "offer_fatigue": frozenset({"window_days", "cap"}),
+    "hour_of_day": frozenset(),
+    "day_of_week": frozenset(),
+}
+KINDS: tuple[str, ...] = tuple(KIND_PARAMS)
+SESSION_KINDS = frozenset({"session_count", "events_per_session", "session_age_minutes"})
+CONTEXT_KINDS = frozenset({"hour_of_day", "day_of_week"})
+BEHAVIOUR_TYPES: tuple[str, ...] = tuple(t for t in EVENT_TYPES if t != "consent")
 
 
 @dataclass(frozen=True, slots=True)
 class Feature:
-    """One feature: ``kind`` over events of ``event_type``.
+    """One feature of the library: ``kind`` with the parameters that kind takes.
 
-    Kinds: ``count`` and ``sum_amount`` (in a window of ``window_days``), ``recency_days``
-    (days since the last event, capped by the spec's ``recency_cap_days``) and
-    ``decayed_count`` (sum of ``2 ** -(age / half_life)`` over all past events).
+    Kinds (windows are bucketed, see ``FeatureSpec``): ``count``, ``sum_amount`` and
+    ``mean_amount`` of events of ``event_type``; ``recency_days`` (capped by the spec);
+    ``decayed_count`` (sum of ``2 ** -(age / half_life)`` over the window);
+    ``distinct_categories`` (at most ``cap``); ``category_share`` (share of the window's
+    events in ``category``); ``session_count``, ``events_per_session`` (activity events in
+    the window per session started in it) and ``session_age_minutes`` (0 when no session
+    is open); ``cart_abandonment`` (add_to_cart without a purchase within
+    ``within_hours``); ``offer_fatigue`` (exposures since the last redeem, at most
+    ``cap``); ``hour_of_day`` and ``day_of_week`` (Monday = 0) of the decision time.
 
     Examples
     --------
@@ -37,72 +72,91 @@ class Feature:
 
     name: str
     kind: str
-    event_type: str
+    event_type: str | None = None
     window_days: float | None = None
     half_life_days: float | None = None
+    category: str | None = None
+    within_hours: float | None = None
+    cap: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.isidentifier():
             raise FeatureError(f"feature name {self.name!r} must be a Python-style identifier")
         if self.name in RESERVED_NAMES:
             raise FeatureError(f"feature name {self.name!r} is reserved for a frame column")
-        if self.kind not in KINDS:
+        if self.kind not in KIND_PARAMS:
             raise FeatureError(
                 f"feature {self.name!r}: unknown kind {self.kind!r}; known kinds: "
                 f"{', '.join(KINDS)}"
             )
-        if self.event_type not in EVENT_TYPES:
+        needed = KIND_PARAMS[self.kind]
+        for param in PARAMS:
+            value = getattr(self, param)
+            if param not in needed and value is not None:
+                raise FeatureError(f"feature {self.name!r}: kind {self.kind!r} takes no {param}")
+            if param in needed and value is None:
+                raise FeatureError(f"feature {self.name!r}: kind {self.kind!r} needs {param}")
+        self._check_values()
+
+    def _check_values(self) -> None:
+        if self.event_type is not None and self.event_type not in BEHAVIOUR_TYPES:
             raise FeatureError(
-                f"feature {self.name!r}: unknown event type {self.event_type!r}; known types: "
-                f"{', '.join(EVENT_TYPES)}"
+                f"feature {self.name!r}: event type {self.event_type!r} is not a behaviour "
+                f"event; use one of {', '.join(BEHAVIOUR_TYPES)}"
             )
-        windowed = self.kind in ("count", "sum_amount")
-        _check_param(self.name, self.kind, "window_days", self.window_days, needed=windowed)
-        decayed = self.kind == "decayed_count"
-        _check_param(self.name, self.kind, "half_life_days", self.half_life_days, needed=decayed)
+        for param in ("window_days", "half_life_days", "within_hours"):
+            value = getattr(self, param)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise FeatureError(
+                    f"feature {self.name!r}: {param} must be a number, got {value!r}"
+                )
+            if not (math.isfinite(value) and value > 0):
+                raise FeatureError(f"feature {self.name!r}: {param} must be > 0, got {value!r}")
+        cap = self.cap
+        if cap is not None and (isinstance(cap, bool) or not isinstance(cap, int) or cap < 1):
+            raise FeatureError(
+                f"feature {self.name!r}: cap must be a whole number >= 1, got {cap!r}"
+            )
+        if self.category is not None and not (isinstance(self.category, str) and self.category):
+            raise FeatureError(f"feature {self.name!r}: category must be a non-empty string")
 
     def to_dict(self) -> dict[str, Any]:
         """Return the feature as a JSON-safe dict (numbers as floats, for a stable hash)."""
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "event_type": self.event_type,
-            "window_days": None if self.window_days is None else float(self.window_days),
-            "half_life_days": None if self.half_life_days is None else float(self.half_life_days),
-        }
-
-
-def _check_param(name: str, kind: str, param: str, value: float | None, *, needed: bool) -> None:
-    if not needed:
-        if value is not None:
-            raise FeatureError(f"feature {name!r}: kind {kind!r} takes no {param}")
-        return
-    if value is None:
-        raise FeatureError(f"feature {name!r}: kind {kind!r} needs {param}")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise FeatureError(f"feature {name!r}: {param} must be a number, got {value!r}")
-    if not (math.isfinite(value) and value > 0):
-        raise FeatureError(f"feature {name!r}: {param} must be > 0, got {value!r}")
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind}
+        for param in PARAMS:
+            value = getattr(self, param)
+            if param in ("window_days", "half_life_days", "within_hours") and value is not None:
+                value = float(value)
+            out[param] = value
+        return out
 
 
 @dataclass(frozen=True, slots=True)
 class FeatureSpec:
-    """An ordered tuple of features plus the bucket size and the recency cap.
+    """An ordered tuple of features plus the settings both engines share.
 
     Window semantics (both engines, exact): as of time ``t`` an event at ``ts`` counts iff
     ``ts <= t`` and ``floor(ts/bucket) > floor(t/bucket) - window_days*86400/bucket``.
+    Sessions end after ``session_gap_minutes`` idle. An event that arrives more than
+    ``allowed_lateness_hours`` behind its user's newest event is too late: it is left out
+    of every feature (a late consent revocation takes effect when it arrives instead).
+    Hour and day of week are read at ``utc_offset_hours``.
 
     Examples
     --------
-    >>> DEFAULT_SPEC.names[:2]
-    ('recency_purchase_days', 'purchases_30d')
-    >>> len(DEFAULT_SPEC.spec_hash())
-    64
+    >>> spec = FeatureSpec((Feature("buys_7d", "count", "purchase", window_days=7),))
+    >>> spec.names, len(spec.spec_hash())
+    (('buys_7d',), 64)
     """
 
     features: tuple[Feature, ...]
     bucket_seconds: int = 3600
     recency_cap_days: float = 365.0
+    session_gap_minutes: float = 30.0
+    allowed_lateness_hours: float = 24.0
+    utc_offset_hours: float = 0.0
     names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -115,9 +169,12 @@ class FeatureSpec:
         bucket = self.bucket_seconds
         if isinstance(bucket, bool) or not isinstance(bucket, int) or bucket <= 0:
             raise FeatureError(f"bucket_seconds must be a positive integer, got {bucket!r}")
-        cap = self.recency_cap_days
-        if isinstance(cap, bool) or not isinstance(cap, int | float) or not 0 < cap < math.inf:
-            raise FeatureError(f"recency_cap_days must be a positive number, got {cap!r}")
+        _positive("recency_cap_days", self.recency_cap_days)
+        _positive("session_gap_minutes", self.session_gap_minutes)
+        _positive("allowed_lateness_hours", self.allowed_lateness_hours, zero_ok=True)
+        offset = self.utc_offset_hours
+        if isinstance(offset, bool) or not isinstance(offset, int | float) or abs(offset) > 14:
+            raise FeatureError(f"utc_offset_hours must be within [-14, 14], got {offset!r}")
         names = tuple(f.name for f in features)
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -125,25 +182,44 @@ class FeatureSpec:
         for feature in features:
             if feature.window_days is not None:
                 self.window_buckets(feature)  # raises when not a whole number of buckets
+            if feature.within_hours is not None:
+                self.buckets_of(feature.within_hours * 3600, f"feature {feature.name!r}: within")
         object.__setattr__(self, "names", names)
+
+    def buckets_of(self, seconds: float, what: str) -> int:
+        """Return ``seconds`` in buckets (a whole number, else FeatureError naming ``what``)."""
+        buckets = seconds / self.bucket_seconds
+        if buckets != int(buckets):
+            raise FeatureError(
+                f"{what} of {seconds:g} s is not a whole number of {self.bucket_seconds}-second "
+                "buckets"
+            )
+        return int(buckets)
 
     def window_buckets(self, feature: Feature) -> int:
         """Return the window of ``feature`` in buckets (a whole number, else FeatureError)."""
         if feature.window_days is None:
             raise FeatureError(f"feature {feature.name!r} has no window")
-        buckets = feature.window_days * DAY_SECONDS / self.bucket_seconds
-        if buckets != int(buckets):
-            raise FeatureError(
-                f"feature {feature.name!r}: window of {feature.window_days} days is not a "
-                f"whole number of {self.bucket_seconds}-second buckets"
-            )
-        return int(buckets)
+        return self.buckets_of(
+            feature.window_days * DAY_SECONDS, f"feature {feature.name!r}: window"
+        )
+
+    @property
+    def ttl_seconds(self) -> float:
+        """Inactivity after which every feature of a user is at its default (eviction is
+        invisible): the longest window or the recency cap, plus one bucket."""
+        windows = [f.window_days for f in self.features if f.window_days is not None]
+        longest = max([self.recency_cap_days, *windows]) * DAY_SECONDS
+        return float(longest + self.bucket_seconds)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the spec as a JSON-safe dict; ``FeatureSpec.from_dict`` reverses it."""
         return {
             "bucket_seconds": self.bucket_seconds,
             "recency_cap_days": float(self.recency_cap_days),
+            "session_gap_minutes": float(self.session_gap_minutes),
+            "allowed_lateness_hours": float(self.allowed_lateness_hours),
+            "utc_offset_hours": float(self.utc_offset_hours),
             "features": [f.to_dict() for f in self.features],
         }
 
@@ -152,7 +228,8 @@ class FeatureSpec:
         """Build a spec from ``to_dict`` output; ``FeatureError`` on bad input."""
         try:
             features = tuple(Feature(**f) for f in data["features"])
-            return cls(features, int(data["bucket_seconds"]), float(data["recency_cap_days"]))
+            settings = {k: data[k] for k in _SETTINGS if k in data}
+            return cls(features, int(data["bucket_seconds"]), **settings)
         except (KeyError, TypeError, ValueError) as exc:
             raise FeatureError(f"not a feature spec: {exc}") from exc
 
@@ -162,15 +239,16 @@ class FeatureSpec:
         return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-DEFAULT_SPEC = FeatureSpec(
-    (
-        Feature("recency_purchase_days", "recency_days", "purchase"),
-        Feature("purchases_30d", "count", "purchase", window_days=30),
-        Feature("purchases_90d", "count", "purchase", window_days=90),
-        Feature("spend_30d", "sum_amount", "purchase", window_days=30),
-        Feature("spend_90d", "sum_amount", "purchase", window_days=90),
-        Feature("views_7d", "count", "view", window_days=7),
-        Feature("carts_7d", "count", "add_to_cart", window_days=7),
-        Feature("view_intensity", "decayed_count", "view", half_life_days=3),
-    )
+_SETTINGS = (
+    "recency_cap_days",
+    "session_gap_minutes",
+    "allowed_lateness_hours",
+    "utc_offset_hours",
 )
+
+
+def _positive(name: str, value: object, zero_ok: bool = False) -> None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not zero_ok):  # type: ignore[operator]
+        bound = ">= 0" if zero_ok else "> 0"
+        raise FeatureError(f"{name} must be a finite number {bound}, got {value!r}")

@@ -1,0 +1,303 @@
+"""The SQL of the batch engine, generated from the same ``Plan`` as the online engine.
+
+Steps (each a DuckDB temp table): usable events (consent, lateness, revocation epochs);
+session starts; contributions ``C`` (one row per event, plus pseudo-rows for abandoned
+carts, fatigue resets and distinct-category hand-overs, each with the bucket ``wb`` that
+decides its window); per-bucket partial sums ``P``; and per (user, time) pair the sum of the
+complete buckets inside the windows plus the current bucket's rows with ``ts <= t``.
+"""
+
+from __future__ import annotations
+
+from edgemark.features._plan import Eval, Plan
+from edgemark.features._spec import DAY_SECONDS
+
+
+def lit(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def num(value: float) -> str:
+    """A SQL double literal that reads back as exactly ``value``."""
+    return f"CAST({float(value)!r} AS DOUBLE)"
+
+
+class BatchSQL:
+    """The statements of one spec (see module docstring)."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.bucket = num(plan.bucket)
+        self.kinds = sorted(plan.recency_types) + (["#act", "#start"] if _has_age(plan) else [])
+        self.dc_types = sorted(plan.category_caps)
+        self.fatigue = plan.fatigue_cap > 0
+
+    # -- preparation ----------------------------------------------------------------------
+    def prepare(self, revocations: bool) -> list[str]:
+        """Statements that build ``ue`` (usable events), ``C`` and ``P`` from ``ev``."""
+        p = self.plan
+        late = num(p.lateness)
+        stmts = [
+            "CREATE TEMP TABLE cons AS SELECT u, CASE WHEN cp THEN ts ELSE ts + lag END AS eff, "
+            f"cp AS granted FROM ev WHERE type = 'consent' AND (NOT cp OR lag <= {late})",
+            "CREATE TEMP TABLE cstate AS SELECT u, eff, bool_and(granted) AS granted "
+            "FROM cons GROUP BY u, eff",
+            "CREATE TEMP TABLE rev AS SELECT u, eff, count(*) OVER (PARTITION BY u ORDER BY eff "
+            "RANGE UNBOUNDED PRECEDING) AS k FROM cons WHERE NOT granted",
+        ]
+        usable = f"SELECT * FROM ev WHERE type <> 'consent' AND cp AND lag <= {late}"
+        if revocations:
+            epoch = (
+                f"SELECT e.u, coalesce(r.k, 0) AS ep, e.type, e.ts, e.amount, e.category "
+                f"FROM ({usable}) e ASOF LEFT JOIN rev r ON e.u = r.u AND e.ts > r.eff"
+            )
+        else:
+            epoch = f"SELECT u, 0 AS ep, type, ts, amount, category FROM ({usable})"
+        start = "FALSE AS is_start"
+        if p.sessions:
+            gap = num(p.gap)
+            start = f"(lag(ts) OVER w IS NULL OR ts - lag(ts) OVER w > {gap}) AS is_start"
+        stmts.append(
+            f"CREATE TEMP TABLE ue AS SELECT *, CAST(floor(ts / {self.bucket}) AS BIGINT) "
+            f"AS bucket, {start} FROM ({epoch}) WINDOW w AS (PARTITION BY u, ep ORDER BY ts)"
+        )
+        stmts.append(f"CREATE TEMP TABLE C AS {' UNION ALL '.join(self._contributions())}")
+        stmts.append(
+            f"CREATE TEMP TABLE P AS SELECT u, ep, bucket, wb, {self._sums()} FROM C "
+            "GROUP BY u, ep, bucket, wb"
+        )
+        stmts.append(f"CREATE TEMP TABLE R AS {self._latest()}")
+        return stmts
+
+    def _values(self) -> list[str]:
+        return (
+            [f"c{j}" for j in range(self.plan.width)]
+            + (["fat"] if self.fatigue else [])
+            + [f"dc{i}" for i in range(len(self.dc_types))]
+            + [f"lk{i}" for i in range(len(self.kinds))]
+        )
+
+    def _row(self, exprs: dict[str, str], source: str, where: str = "") -> str:
+        """One SELECT of contribution rows: u, ep, bucket, ts, wb and every value column."""
+        cols = [
+            exprs.get(name, "CAST(NULL AS DOUBLE)" if name.startswith("lk") else "0.0")
+            + f" AS {name}"
+            for name in self._values()
+        ]
+        base = ", ".join(exprs.get(k, k) + f" AS {k}" for k in ("u", "ep", "bucket", "ts", "wb"))
+        return f"SELECT {base}, {', '.join(cols)} FROM {source}" + (
+            f" WHERE {where}" if where else ""
+        )
+
+    def _contributions(self) -> list[str]:
+        p = self.plan
+        exprs = {"wb": "bucket"}
+        for j, key in enumerate(p.columns):
+            exprs[f"c{j}"] = self._column_expr(key)
+        if self.fatigue:
+            exprs["fat"] = "CASE WHEN type = 'exposure' THEN 1.0 ELSE 0.0 END"
+        for i, kind in enumerate(self.kinds):
+            if kind == "#act":
+                exprs[f"lk{i}"] = "ts"
+            elif kind == "#start":
+                exprs[f"lk{i}"] = "CASE WHEN is_start THEN ts END"
+            else:
+                exprs[f"lk{i}"] = f"CASE WHEN type = {lit(kind)} THEN ts END"
+        selects = [self._row(exprs, "ue")]
+        for within in p.carts:
+            selects.append(self._abandoned(within))
+        if self.fatigue:
+            selects.append(self._fatigue_resets())
+        for i, event_type in enumerate(self.dc_types):
+            selects.extend(self._category_handovers(i, event_type))
+        return selects
+
+    def _column_expr(self, key: tuple[str, ...]) -> str:
+        what = key[0]
+        if what == "act":
+            return "1.0"
+        if what == "start":
+            return "CASE WHEN is_start THEN 1.0 ELSE 0.0 END"
+        if what == "abandon":
+            return "0.0"
+        is_type = f"type = {lit(key[1])}"
+        if what == "n":
+            return f"CASE WHEN {is_type} THEN 1.0 ELSE 0.0 END"
+        if what == "amt":
+            return f"CASE WHEN {is_type} THEN coalesce(amount, 0.0) ELSE 0.0 END"
+        if what == "dec":
+            half_life = num(float(key[2]))
+            decay = f"pow(2.0, (ts - bucket * {self.bucket}) / {half_life})"
+            return f"CASE WHEN {is_type} THEN {decay} ELSE 0.0 END"
+        return f"CASE WHEN {is_type} AND category = {lit(key[2])} THEN 1.0 ELSE 0.0 END"
+
+    def _abandoned(self, within: float) -> str:
+        """Abandoned carts count from ``cart + within`` on, in the window of the cart."""
+        col = f"c{self.plan.abandon_cols[within]}"
+        a = num(within)
+        source = (
+            f"(SELECT c.u, c.ep, c.ts + {a} AS ts, c.bucket AS wb FROM "
+            "(SELECT u, ep, ts, bucket FROM ue WHERE type = 'add_to_cart') c "
+            "ASOF LEFT JOIN (SELECT u, ep, ts FROM ue WHERE type = 'purchase') p "
+            "ON c.u = p.u AND c.ep = p.ep AND p.ts >= c.ts "
+            f"WHERE p.ts IS NULL OR p.ts > c.ts + {a})"
+        )
+        exprs = {"bucket": f"CAST(floor(ts / {self.bucket}) AS BIGINT)", col: "1.0"}
+        return self._row(exprs, source)
+
+    def _fatigue_resets(self) -> str:
+        """An exposure stops counting at the first redeem at or after it."""
+        source = (
+            "(SELECT x.u, x.ep, r.ts AS ts, x.bucket AS wb FROM "
+            "(SELECT u, ep, ts, bucket FROM ue WHERE type = 'exposure') x "
+            "ASOF JOIN (SELECT u, ep, ts FROM ue WHERE type = 'redeem') r "
+            "ON x.u = r.u AND x.ep = r.ep AND r.ts >= x.ts)"
+        )
+        exprs = {"bucket": f"CAST(floor(ts / {self.bucket}) AS BIGINT)", "fat": "-1.0"}
+        return self._row(exprs, source)
+
+    def _category_handovers(self, i: int, event_type: str) -> list[str]:
+        """+1 at a category's first event in a bucket, -1 when it shows up again later, so
+        exactly its latest bucket counts: distinct categories become a windowed sum."""
+        firsts = (
+            "(SELECT u, ep, category, bucket, min(ts) AS ts FROM ue WHERE type = "
+            f"{lit(event_type)} AND category IS NOT NULL GROUP BY u, ep, category, bucket)"
+        )
+        chained = (
+            f"(SELECT *, lead(bucket) OVER w AS nb, lead(ts) OVER w AS nts FROM {firsts} "
+            "WINDOW w AS (PARTITION BY u, ep, category ORDER BY bucket))"
+        )
+        plus = self._row({"wb": "bucket", f"dc{i}": "1.0"}, chained)
+        minus = self._row(
+            {"bucket": "nb", "ts": "nts", "wb": "bucket", f"dc{i}": "-1.0"},
+            chained,
+            "nb IS NOT NULL",
+        )
+        return [plus, minus]
+
+    def _sums(self) -> str:
+        return ", ".join(
+            (f"max({v}) AS {v}" if v.startswith("lk") else f"sum({v}) AS {v}")
+            for v in self._values()
+        )
+
+    def _latest(self) -> str:
+        """Newest time per (user, epoch, kind, bucket), for recency beyond the windows."""
+        if not self.kinds:
+            return "SELECT '' AS u, 0 AS ep, '' AS kind, 0 AS bucket, 0.0 AS mx WHERE FALSE"
+        parts = [
+            f"SELECT u, ep, {lit(k)} AS kind, bucket, lk{i} AS mx FROM P WHERE lk{i} IS NOT NULL"
+            for i, k in enumerate(self.kinds)
+        ]
+        return " UNION ALL ".join(parts)
+
+    # -- per pair -------------------------------------------------------------------------
+    def pair_query(self) -> str:
+        """SELECT idx and one column per feature for the pairs in table ``pq`` (idx, u, t)."""
+        p = self.plan
+        width = max(p.max_window, 1)
+        values = ", ".join(f"x.{v}" for v in self._values())
+        joined = (
+            f"SELECT q.idx, q.cur, q.t, x.wb, {values} FROM q JOIN P x ON x.u = q.u AND "
+            f"x.ep = q.ep AND x.bucket < q.cur AND x.wb > q.cur - {width} "
+            f"UNION ALL SELECT q.idx, q.cur, q.t, x.wb, {values} FROM q JOIN C x ON x.u = q.u "
+            "AND x.ep = q.ep AND x.bucket = q.cur AND x.ts <= q.t"
+        )
+        aggs = [
+            f"sum({v}) FILTER (WHERE wb > cur - {w}) AS {v}_{w}"
+            for v in self._values()
+            for w in self._windows_of(v)
+        ]
+        aggs += [f"max(lk{i}) AS lk{i}" for i in range(len(self.kinds))]
+        aggs += [
+            f"sum(c{e.col} * pow(2.0, (wb * {self.bucket} - t) / {num(e.param)})) "
+            f"FILTER (WHERE wb > cur - {e.window}) AS d{e.pos}"
+            for e in p.evals
+            if e.kind == "decayed_count"
+        ]
+        columns = ", ".join(aggs) if aggs else "count(*) AS n"
+        sums = f"SELECT idx, {columns} FROM ({joined}) GROUP BY idx"
+        latest = self._asof_latest()
+        features = ", ".join(f'{self._feature(e)} AS "{p.spec.names[e.pos]}"' for e in p.evals)
+        return (
+            f"WITH s AS ({sums}), l AS ({latest}) SELECT q.idx, q.u, q.t, {features} "
+            "FROM q LEFT JOIN s USING (idx) LEFT JOIN l USING (idx)"
+        )
+
+    def _windows_of(self, value: str) -> list[int]:
+        """The windows a value column is summed over (none for decayed columns)."""
+        out: set[int] = set()
+        for e in self.plan.evals:
+            if e.kind == "decayed_count":
+                continue
+            cols = {f"c{e.col}", f"c{e.col2}"}
+            if e.kind == "offer_fatigue":
+                cols = {"fat"}
+            if e.kind == "distinct_categories":
+                cols = {f"dc{self.dc_types.index(e.name)}"}
+            if value in cols:
+                out.add(e.window)
+        return sorted(out)
+
+    def _asof_latest(self) -> str:
+        if not self.kinds:
+            return "SELECT idx FROM q"
+        kinds = ", ".join(f"({lit(k)})" for k in self.kinds)
+        pivots = ", ".join(
+            f"max(r.mx) FILTER (WHERE k.kind = {lit(kind)}) AS al{i}"
+            for i, kind in enumerate(self.kinds)
+        )
+        return (
+            f"SELECT k.idx, {pivots} FROM (SELECT q.idx, q.u, q.ep, q.cur, v.kind FROM q "
+            f"CROSS JOIN (VALUES {kinds}) v(kind)) k ASOF LEFT JOIN R r ON k.u = r.u AND "
+            "k.ep = r.ep AND k.kind = r.kind AND k.cur > r.bucket GROUP BY k.idx"
+        )
+
+    def _feature(self, e: Eval) -> str:
+        p = self.plan
+        kind = e.kind
+        local = f"(q.t + {num(p.offset)})"
+        day = f"floor({local} / {DAY_SECONDS}.0)"
+        if kind == "hour_of_day":
+            return f"floor(({local} - {day} * {DAY_SECONDS}.0) / 3600.0)"
+        if kind == "day_of_week":  # Monday = 0; the epoch began on a Thursday
+            return f"CAST(((CAST({day} AS BIGINT) + 3) % 7 + 7) % 7 AS DOUBLE)"
+        default = num(p.cap_days) if kind == "recency_days" else "0.0"
+        return f"CASE WHEN q.revoked THEN {default} ELSE coalesce({self._value(e)}, {default}) END"
+
+    def _value(self, e: Eval) -> str:
+        p = self.plan
+        kind, w = e.kind, e.window
+
+        def s(col: str) -> str:
+            return f"coalesce(s.{col}_{w}, 0.0)"
+
+        if kind in ("count", "sum_amount", "session_count", "cart_abandonment"):
+            return s(f"c{e.col}")
+        if kind in ("mean_amount", "category_share", "events_per_session"):
+            top, bottom = s(f"c{e.col}"), s(f"c{e.col2}")
+            return f"CASE WHEN {bottom} > 0 THEN {top} / {bottom} ELSE 0.0 END"
+        if kind == "decayed_count":
+            return f"s.d{e.pos}"
+        if kind == "offer_fatigue":
+            return f"least({num(e.param)}, {s('fat')})"
+        if kind == "distinct_categories":
+            return f"least({num(e.param)}, {s(f'dc{self.dc_types.index(e.name)}')})"
+        if kind == "recency_days":
+            last = self._last(e.name)
+            return f"least({num(p.cap_days)}, (q.t - {last}) / {DAY_SECONDS}.0)"
+        last_act, last_start = self._last("#act"), self._last("#start")
+        return (
+            f"CASE WHEN q.t - {last_act} <= {num(p.gap)} THEN (q.t - {last_start}) / 60.0 "
+            "ELSE 0.0 END"
+        )
+
+    def _last(self, kind: str) -> str:
+        i = self.kinds.index(kind)
+        never = "'-Infinity'::DOUBLE"
+        return f"greatest(coalesce(s.lk{i}, {never}), coalesce(l.al{i}, {never}))"
+
+
+def _has_age(plan: Plan) -> bool:
+    return any(e.kind == "session_age_minutes" for e in plan.evals)

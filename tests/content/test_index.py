@@ -98,6 +98,15 @@ def test_text_search_finds_keywords_and_ignores_fts_syntax(index: PassageIndex) 
     assert index.text_search("the of", keep, 5) == []
 
 
+def test_common_and_unknown_words_are_left_to_the_vector_side() -> None:
+    df = {"olive": 6000, "oil": 40, "nordbay": 3, "w1": 1, "w2": 2, "w3": 3, "w4": 4, "w5": 5}
+    assert fts_query("olive oil Nordbay zzz", df, 100_000) == '"nordbay" OR "oil"'
+    assert fts_query("olive oil", df, 10_000) == '"oil"'  # 6000 of 10k is common
+    assert fts_query("olive oil", df, 200_000) == '"oil" OR "olive"'  # 3% of 200k is not
+    many = "oil nordbay w1 w2 w3 w4 w5"
+    assert fts_query(many, df, 100_000) == '"nordbay" OR "w1" OR "w2" OR "w3" OR "w4" OR "w5"'
+
+
 def test_reciprocal_rank_fusion() -> None:
     passages = _passages(4)
     hits = fuse(passages, [0, 1, 2], [2, 3], k=4)

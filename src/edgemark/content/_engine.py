@@ -19,7 +19,7 @@ from edgemark.content._backends import CopyBackend
 from edgemark.content._compose import COPY_TYPES, CopyBrief, Draft, TemplateComposer
 from edgemark.content._embedder import Embedder
 from edgemark.content._guardrails import SURFACE_LIMITS, check
-from edgemark.content._index import Filters, Hit, PassageIndex
+from edgemark.content._index import Filters, Hit, Passage, PassageIndex
 from edgemark.content._pack import PACK_FILE, PACK_FORMAT
 from edgemark.errors import ConfigError, EdgeError
 
@@ -125,8 +125,10 @@ class ContentEngine:
         self.builtin = TemplateComposer()
         self.banned: tuple[str, ...] = tuple(info.get("banned", ()))
         self.tone = str(info.get("tone", ""))
+        # Brands of the pack: naming one that was not retrieved is an ungrounded product fact
+        # (names carry their brand; checking brands keeps the check cheap on 100k chunks).
         self.known_names = sorted(
-            {n for p in index.passages for n in (p.facts.get("name"), p.facts.get("brand")) if n}
+            {str(p.facts["brand"]) for p in index.passages if p.facts.get("brand")}
         )
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -287,6 +289,17 @@ class ContentEngine:
     def close(self) -> None:
         """Release the index connection."""
         self.index.close()
+
+
+def _usable(passage: Passage, request: ComposeRequest, now: float | None) -> bool:
+    """Whether a passage named by sku is alive at ``now`` and in stock when that is asked."""
+    if passage.expires_at is not None and passage.expires_at <= (
+        time.time() if now is None else now
+    ):
+        return False
+    return (
+        request.in_stock is None or passage.in_stock is None or passage.in_stock == request.in_stock
+    )
 
 
 def _variant_id(draft: Draft, subject: str) -> str:

@@ -16,6 +16,7 @@ def test_all_is_pinned() -> None:
         "canonical_json",
         "check_runtime",
         "generate_keypair",
+        "generate_openssf_keypair",
         "load_public_key",
         "load_signing_key",
         "min_onnxruntime_for",
@@ -25,8 +26,10 @@ def test_all_is_pinned() -> None:
         "read_manifest",
         "set_key_status",
         "sign_manifest",
+        "sign_openssf",
         "unpack_bundle",
         "verify_bundle",
+        "verify_openssf",
         "verify_report",
     ]
     for name in edgemark.bundle.__all__:

@@ -22,6 +22,7 @@ from edgemark.bundle._manifest import (
     canonical_json,
     read_manifest,
 )
+from edgemark.bundle._openssf import generate_openssf_keypair, sign_openssf, verify_openssf
 from edgemark.bundle._runtime import check_runtime, min_onnxruntime_for, node_runtime
 from edgemark.bundle._store import BundleStore
 from edgemark.bundle._verify import verify_bundle, verify_report
@@ -38,6 +39,7 @@ __all__ = [
     "canonical_json",
     "check_runtime",
     "generate_keypair",
+    "generate_openssf_keypair",
     "load_public_key",
     "load_signing_key",
     "min_onnxruntime_for",
@@ -47,7 +49,9 @@ __all__ = [
     "read_manifest",
     "set_key_status",
     "sign_manifest",
+    "sign_openssf",
     "unpack_bundle",
     "verify_bundle",
+    "verify_openssf",
     "verify_report",
 ]

@@ -85,6 +85,20 @@ def _print_checks(checks: list[dict[str, Any]]) -> None:
         console.print(f"  {mark} {check['check']:<9} {check['detail']}", highlight=False)
 
 
+def _openssf_check(source: Path, directory: Path, pub: Path, sig: Path | None) -> dict[str, Any]:
+    """Verify the OpenSSF signature that sits next to ``source`` (or at ``sig``)."""
+    from edgemark.bundle import verify_openssf
+    from edgemark.bundle._openssf import openssf_signature_path
+    from edgemark.errors import EdgemarkError
+
+    signature = sig or openssf_signature_path(source)
+    try:
+        verify_openssf(directory, pub, signature)
+    except EdgemarkError as exc:
+        return {"check": "openssf", "ok": False, "detail": str(exc)}
+    return {"check": "openssf", "ok": True, "detail": f"{signature.name} verifies"}
+
+
 def _selftest_check(directory: Path, summary: dict[str, Any]) -> dict[str, Any] | None:
     """Run the bundle's self-test on this machine's ONNX Runtime (agreement 1)."""
     from edgemark.errors import EdgemarkError
@@ -117,6 +131,16 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[
             bool, typer.Option("--json", help="Print the checks and manifest summary as JSON.")
         ] = False,
+        openssf_pub: Annotated[
+            Path | None,
+            typer.Option("--openssf-pub", help="Also check the OpenSSF signature with this key."),
+        ] = None,
+        openssf_sig: Annotated[
+            Path | None,
+            typer.Option(
+                "--openssf-sig", help="OpenSSF signature (default <bundle>.sigstore.json)."
+            ),
+        ] = None,
     ) -> None:
         """Check key status, signature, every file's hash, runtime needs and the self-test.
 
@@ -133,6 +157,8 @@ def register(app: typer.Typer) -> None:
                 if all(c["ok"] for c in checks):
                     selftest = _selftest_check(directory, summary)
                     checks += [selftest] if selftest else []
+                if openssf_pub is not None:
+                    checks.append(_openssf_check(source, directory, openssf_pub, openssf_sig))
             ok = all(c["ok"] for c in checks)
             if as_json:
                 print_json({"verified": ok, "checks": checks, **summary})
@@ -187,17 +213,40 @@ def register(app: typer.Typer) -> None:
     @bundle.command("sign")
     def sign(
         directory: Annotated[Path, typer.Argument(help="Bundle directory to (re-)sign.")],
-        key: Annotated[Path, typer.Option("--key", help="Private key file (<ID>.key).")],
+        key: Annotated[
+            Path | None, typer.Option("--key", help="Ed25519 private key file (<ID>.key).")
+        ] = None,
         key_id: Annotated[
             str | None,
             typer.Option("--key-id", help="Key id to record (default: the key file's stem)."),
         ] = None,
+        openssf: Annotated[
+            Path | None,
+            typer.Option(
+                "--openssf",
+                help="Also write an OpenSSF model-signing signature with this ECDSA private "
+                "key (<ID>.ec.key.pem; extra 'openssf').",
+            ),
+        ] = None,
+        openssf_out: Annotated[
+            Path | None,
+            typer.Option("--openssf-out", help="Where (default: <bundle>.sigstore.json)."),
+        ] = None,
     ) -> None:
-        """Re-sign a bundle's manifest with another key (e.g. after a key rotation)."""
-        from edgemark.bundle import load_signing_key, sign_manifest
+        """Re-sign a bundle's manifest (e.g. after a key rotation); optionally OpenSSF-sign it."""
+        from edgemark.bundle import load_signing_key, sign_manifest, sign_openssf
+        from edgemark.errors import ConfigError
 
         with handled_errors():
-            manifest = sign_manifest(directory, load_signing_key(key), key_id or key.stem)
-            console.print(f"Signed {manifest.name} {manifest.version} with key '{manifest.key_id}'")
+            if key is None and openssf is None:
+                raise ConfigError("Give --key (manifest signature) and/or --openssf (OpenSSF).")
+            if key is not None:
+                manifest = sign_manifest(directory, load_signing_key(key), key_id or key.stem)
+                console.print(
+                    f"Signed {manifest.name} {manifest.version} with key '{manifest.key_id}'"
+                )
+            if openssf is not None:
+                path = sign_openssf(directory, openssf, openssf_out)
+                console.print(f"Wrote the OpenSSF model-signing signature {path}")
 
     app.add_typer(bundle, name="bundle")

@@ -30,12 +30,19 @@ def register(app: typer.Typer) -> None:
             ),
         ],
         as_json: Annotated[bool, typer.Option("--json", help="Print the paths as JSON.")] = False,
+        openssf: Annotated[
+            bool,
+            typer.Option(
+                "--openssf", help="An ECDSA P-256 pair for OpenSSF model signing instead."
+            ),
+        ] = False,
     ) -> None:
-        """Generate an Ed25519 key pair: private key (mode 0600) and public key."""
-        from edgemark.bundle import generate_keypair
+        """Generate an Ed25519 key pair (mode 0600 private key), or an OpenSSF ECDSA pair."""
+        from edgemark.bundle import generate_keypair, generate_openssf_keypair
 
         with handled_errors():
-            private, public = generate_keypair(directory, key_id)
+            make = generate_openssf_keypair if openssf else generate_keypair
+            private, public = make(directory, key_id)
             if as_json:
                 print_json(
                     {"key_id": key_id, "private_key": str(private), "public_key": str(public)}

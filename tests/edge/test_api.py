@@ -93,3 +93,51 @@ def test_bad_requests_get_a_detail_and_no_traceback(
 def test_oversized_body_is_refused(api: EdgeAPI) -> None:
     r = httpx.post(f"{api.url}/v1/observe", content=b" " * (8 * 1024 * 1024 + 1))
     assert r.status_code == 413
+
+
+def test_single_and_batch_events_single_decide_health_and_metrics(
+    api: EdgeAPI, make_bundle: BundleFactory
+) -> None:
+    health = httpx.get(f"{api.url}/healthz").json()
+    assert health == {"status": "ok", "ready": False, "active_version": None}
+    api.runtime.load(make_bundle("v1"))
+    one = httpx.post(f"{api.url}/v1/decide", json={"user": "c1", "ts": T0})
+    assert one.status_code == 200 and one.json()["decision"]["bundle_version"] == "v1"
+    event = {"event_id": "e1", "ts": T0 + 5, "user": "c1", "type": "view", "node": "store-1"}
+    assert httpx.post(f"{api.url}/v1/events", json=event).json() == {
+        "accepted": 1, "duplicates": 0, "rejected": []}  # fmt: skip
+    batch = [event, {**event, "event_id": "e2"}, {**event, "event_id": "e3", "type": "?"}]
+    body = httpx.post(f"{api.url}/v1/events", json={"events": batch}).json()
+    assert body["accepted"] == 1 and body["duplicates"] == 1
+    assert (
+        body["rejected"][0]["index"] == 2 and "unknown event type" in body["rejected"][0]["reason"]
+    )
+    metrics = httpx.get(f"{api.url}/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = _parse_exposition(metrics.text)
+    assert samples['edgemark_edge_decisions_total{version="v1"}'] == 1
+    assert samples['edgemark_edge_events_total{type="view"}'] == 2
+    assert samples["edgemark_edge_duplicate_events_total"] == 1
+    assert samples['edgemark_edge_http_requests_total{route="/v1/events",status="200"}'] == 2
+    assert httpx.get(f"{api.url}/healthz").json()["ready"] is True
+
+
+def _parse_exposition(text: str) -> dict[str, float]:
+    """Every sample line of the Prometheus text format; HELP/TYPE come before their samples."""
+    samples: dict[str, float] = {}
+    declared: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            name, kind = line.split()[2:4]
+            assert kind in {"counter", "gauge"} and name not in declared
+            declared.add(name)
+        elif line and not line.startswith("#"):
+            key, value = line.rsplit(" ", 1)
+            assert key.split("{")[0] in declared
+            samples[key] = float(value)
+    return samples
+
+
+def test_get_on_a_post_route_is_405(api: EdgeAPI) -> None:
+    r = httpx.get(f"{api.url}/v1/decide")
+    assert r.status_code == 405 and "not allowed" in r.json()["detail"]

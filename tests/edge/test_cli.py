@@ -53,3 +53,18 @@ def test_edge_run_without_token_is_a_config_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(_app(), args, env={"EDGEMARK_NODE_TOKEN": ""})
     assert result.exit_code == 3
     assert "EDGEMARK_NODE_TOKEN" in result.output
+
+
+def test_edge_serve_has_help_for_every_option() -> None:
+    result = CliRunner().invoke(_app(), ["edge", "serve", "--help"])
+    assert result.exit_code == 0
+    for option in ("--state", "--trust", "--node-id", "--bundle", "--port", "--host",
+                   "--durability", "--privacy-epsilon", "--privacy-period-days"):  # fmt: skip
+        assert option in result.output
+
+
+def test_edge_serve_without_trust_dir_is_a_config_error(tmp_path: Path) -> None:
+    args = ["edge", "serve", "--state", str(tmp_path / "s"), "--trust", str(tmp_path / "none"),
+            "--node-id", "n1"]  # fmt: skip
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code == 3 and "Trust directory" in result.output

@@ -182,11 +182,8 @@ class ContentEngine:
             category=request.category, in_stock=request.in_stock, locale=request.locale
         )
         if request.sku:
-            alive = self.index.mask(Filters(in_stock=request.in_stock), now)
-            found = [
-                i for i, p in enumerate(self.index.passages) if p.id == request.sku and alive[i]
-            ]
-            hits = [Hit(self.index.passages[i], 1.0, 0, 0) for i in found]
+            passages = self.index.get([request.sku])
+            hits = [Hit(p, 1.0, 0, 0) for p in passages if _usable(p, request, now)]
             if request.query.strip():
                 hits += [
                     h

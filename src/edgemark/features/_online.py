@@ -19,7 +19,7 @@ import numpy.typing as npt
 from edgemark.errors import FeatureError
 from edgemark.events import EVENT_TYPES, Event
 from edgemark.features._plan import Plan
-from edgemark.features._read import read_vector
+from edgemark.features._read import Reader, read_vector
 from edgemark.features._spec import FeatureSpec
 from edgemark.features._state import UserState
 
@@ -50,6 +50,7 @@ class OnlineFeatures:
     def __init__(self, spec: FeatureSpec) -> None:
         self.spec = spec
         self._plan = Plan(spec)
+        self._reader = Reader(self._plan)
         self._hash = spec.spec_hash()
         self._users: dict[str, UserState] = {}
 
@@ -207,7 +208,7 @@ class OnlineFeatures:
         return out
 
     def _values(self, user: str, t: float) -> list[float]:
-        return read_vector(self._plan, self._users.get(user), t)
+        return read_vector(self._reader, self._users.get(user), t)
 
     # -- lifecycle ------------------------------------------------------------------------
     def forget(self, user: str) -> None:

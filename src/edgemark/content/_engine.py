@@ -108,8 +108,9 @@ class ContentEngine:
 
     Examples
     --------
-    >>> engine = ContentEngine.open("pack")  # doctest: +SKIP
-    >>> copy = engine.compose(ComposeRequest("headline", sku="sku-home-003"))  # doctest: +SKIP
+    >>> request = ComposeRequest("offer_blurb", sku="sku-home-003", offer_name="10% off")
+    >>> (request.surface, request.n_variants)
+    ('screen', 3)
     """
 
     def __init__(

@@ -70,3 +70,22 @@ def test_product_answers_quote_the_faq_without_its_title() -> None:
 def test_unknown_copy_type_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown"):
         TemplateComposer().write(CopyBrief("poem"))
+
+
+def test_compose_requests_from_json_name_the_bad_field() -> None:
+    from edgemark.content import compose_request_from_dict
+
+    request = compose_request_from_dict(
+        {"copy_type": "offer_blurb", "sku": "s", "offer_name": "10% off", "customer_names": ["Jo"]}
+    )
+    assert request.customer_names == ("Jo",) and request.n_variants == 3
+    with pytest.raises(ConfigError, match="Unknown compose field"):
+        compose_request_from_dict({"copy_type": "headline", "sku": "s", "prompt": "x"})
+    with pytest.raises(ConfigError, match="'n_variants' has the wrong type"):
+        compose_request_from_dict({"sku": "s", "n_variants": True})
+    with pytest.raises(ConfigError, match="'customer_names'"):
+        compose_request_from_dict({"sku": "s", "customer_names": [1]})
+    with pytest.raises(ConfigError, match="JSON object"):
+        compose_request_from_dict(["headline"])
+    with pytest.raises(ConfigError, match="n_variants must be 1-8"):
+        compose_request_from_dict({"sku": "s", "n_variants": 50})

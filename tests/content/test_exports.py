@@ -28,6 +28,7 @@ def test_public_names_are_pinned() -> None:
         "build_pack",
         "bundle_files",
         "check",
+        "compose_request_from_dict",
         "evaluate",
         "export_embedder",
         "read_catalog",

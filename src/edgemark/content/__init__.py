@@ -16,7 +16,13 @@ from edgemark.content._backends import (
 )
 from edgemark.content._compose import COPY_TYPES, CopyBrief, Draft, TemplateComposer
 from edgemark.content._embedder import Embedder, export_embedder
-from edgemark.content._engine import ComposedCopy, ComposeRequest, ContentEngine, CopyVariant
+from edgemark.content._engine import (
+    ComposedCopy,
+    ComposeRequest,
+    ContentEngine,
+    CopyVariant,
+    compose_request_from_dict,
+)
 from edgemark.content._eval import evaluate, rouge_l
 from edgemark.content._guardrails import SURFACE_LIMITS, Verdict, check
 from edgemark.content._index import Filters, Hit, Passage, PassageIndex, write_index
@@ -46,6 +52,7 @@ __all__ = [
     "build_pack",
     "bundle_files",
     "check",
+    "compose_request_from_dict",
     "evaluate",
     "export_embedder",
     "read_catalog",

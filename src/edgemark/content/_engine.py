@@ -64,6 +64,44 @@ class ComposeRequest:
             raise ConfigError(f"n_variants must be 1-8, got {self.n_variants}.")
 
 
+_REQUEST_TYPES: dict[str, type | tuple[type, ...]] = {
+    "copy_type": str,
+    "query": str,
+    "sku": (str, type(None)),
+    "offer_id": (str, type(None)),
+    "offer_name": str,
+    "surface": str,
+    "locale": (str, type(None)),
+    "category": (str, type(None)),
+    "in_stock": (bool, type(None)),
+    "n_variants": int,
+    "seed": int,
+    "customer_names": list,
+    "escalate": bool,
+}
+
+
+def compose_request_from_dict(data: Any) -> ComposeRequest:
+    """A request from parsed JSON (the local API's body); ``ConfigError`` names a bad field.
+
+    >>> compose_request_from_dict({"copy_type": "headline", "sku": "sku-home-003"}).sku
+    'sku-home-003'
+    """
+    if not isinstance(data, dict):
+        raise ConfigError("A compose request must be a JSON object.")
+    unknown = sorted(set(data) - set(_REQUEST_TYPES))
+    if unknown:
+        raise ConfigError(f"Unknown compose field(s) {unknown}; known: {sorted(_REQUEST_TYPES)}.")
+    for key, value in data.items():
+        wanted = _REQUEST_TYPES[key]
+        if not isinstance(value, wanted) or (isinstance(value, bool) and wanted is int):
+            raise ConfigError(f"Compose field {key!r} has the wrong type: {value!r}.")
+    names = data.get("customer_names", [])
+    if not all(isinstance(n, str) for n in names):
+        raise ConfigError("Compose field 'customer_names' must be a list of strings.")
+    return ComposeRequest(**{**data, "customer_names": tuple(names)})
+
+
 @dataclass(frozen=True)
 class CopyVariant:
     """One text that passed the guardrails (or the safe default), with a stable id that a

@@ -21,6 +21,7 @@ from edgemark.errors import HubError
 from edgemark.hub import _migrate
 from edgemark.hub._db import create_engine_for, session_factory
 from edgemark.hub._deps import HubState
+from edgemark.hub._fastpath import HeartbeatFastPath, validation_message
 from edgemark.hub._heartbeats import HeartbeatWriter
 from edgemark.hub._limits import BodyLimit
 from edgemark.hub._ratelimit import RateLimit, TokenBuckets
@@ -67,6 +68,7 @@ def create_app(settings: HubSettings) -> FastAPI:
     )
     app.state.hub = hub
     app.include_router(router)
+    app.add_middleware(HeartbeatFastPath, writer=lambda: hub.writer, bootstrap=settings.admin_token)
     app.add_middleware(BodyLimit, limit_for=lambda method, path: _limit(settings, method, path))
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.add_middleware(RateLimit, buckets=buckets)
@@ -89,7 +91,7 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse({"detail": _validation_message(exc)}, status_code=422)
+        return JSONResponse({"detail": validation_message(exc.errors())}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -107,13 +109,3 @@ def _add_error_handlers(app: FastAPI) -> None:
             status_code=503,
             headers={"Retry-After": "1"},
         )
-
-
-def _validation_message(exc: RequestValidationError) -> str:
-    errors = exc.errors()
-    parts = []
-    for err in errors[:5]:
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
-        parts.append(f"{loc}: {err.get('msg', 'invalid')}")
-    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
-    return "Invalid request: " + "; ".join(parts) + more

@@ -26,6 +26,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 SQLITE_BUSY_TIMEOUT_MS = 5000
+# A request holds its session's connection across FastAPI's thread-pool hops (auth, then
+# the endpoint), so the pool must be able to serve every thread (40 in anyio) at once, or
+# threads waiting for connections block requests holding them until pool_timeout.
+POOL: dict[str, Any] = {"pool_size": 10, "max_overflow": 40, "pool_timeout": 10}
 
 
 class Base(DeclarativeBase):
@@ -227,14 +231,15 @@ def create_engine_for(url: str) -> Engine:
     if is_sqlite(url):
         # An in-memory database exists per connection: share one connection between threads.
         memory = url in ("sqlite://", "sqlite:///:memory:")
+        pool: dict[str, Any] = {"poolclass": StaticPool} if memory else POOL
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
-            poolclass=StaticPool if memory else None,
+            **pool,
         )
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(url, pool_pre_ping=True, **POOL)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Any]:

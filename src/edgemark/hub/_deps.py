@@ -45,7 +45,8 @@ class HubState:
                 raise
 
 
-def _hub(request: Request) -> HubState:
+async def _hub(request: Request) -> HubState:
+    # async: FastAPI would run a sync dependency in its thread pool, a costly hop for a lookup
     hub: HubState = request.app.state.hub
     return hub
 

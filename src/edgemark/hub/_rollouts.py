@@ -302,9 +302,9 @@ def apply_heartbeats(session: Session, beats: Sequence[Beat], now: float) -> dic
 
 
 def assignments_for(session: Session, waves: dict[str, int]) -> Callable[[str], Assignment]:
-    """A lookup of the assignment of nodes whose waves ``apply_heartbeats`` returned (one
-    query for the rollout and one for the bundles, however many nodes)."""
-    rollout = active(session)
+    """A lookup of the assignment of nodes whose waves ``apply_heartbeats`` returned (a
+    few queries per batch, however many nodes)."""
+    rollout = active(session)  # from the session's identity map if apply_heartbeats ran
     if rollout is None:
         done = last_completed(session)
         fixed = (

@@ -204,16 +204,28 @@ for _verb in ("pause", "resume", "abort"):
 
 # -- what nodes call --------------------------------------------------------------------------
 @router.get("/v1/assignment")
-def assignment(session: DB, this: ThisNode) -> dict[str, Any]:
-    return _assignment_json(_rollouts.assignment_for(session, this))
+async def assignment(request: Request, authorization: AuthHeader = None) -> dict[str, Any]:
+    """The bundle version this node should run (heartbeat answers carry it too)."""
+    hub: HubState = request.app.state.hub
+    # One thread-pool hop for auth and lookup (dependencies would each take one).
+    return await run_in_threadpool(_assignment_of, hub, authorization)
+
+
+def _assignment_of(hub: HubState, authorization: str | None) -> dict[str, Any]:
+    with hub.sessions() as session:
+        principal = _auth.authenticate(session, hub.settings.admin_token, authorization)
+        if principal.node_id is None:
+            raise AuthError("Forbidden: this endpoint needs a node token, not an admin token.", 403)
+        return _assignment_json(_rollouts.assignment_for(session, principal.node_id))
 
 
 @router.post("/v1/heartbeats")
 async def heartbeat(
-    body: HeartbeatIn, hub: HubDep, authorization: AuthHeader = None
+    body: HeartbeatIn, request: Request, authorization: AuthHeader = None
 ) -> dict[str, Any]:
     """Store a node's heartbeat (group-committed) and answer with its assignment, so a node
     needs one round trip per sync while nothing changes."""
+    hub: HubState = request.app.state.hub  # no dependency: this is the hot path
     token = _auth.bearer_token(authorization)
     if token.startswith(_auth.ADMIN_PREFIX) or hub.settings.admin_token.matches(token):
         raise AuthError("Forbidden: this endpoint needs a node token, not an admin token.", 403)

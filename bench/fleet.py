@@ -2,10 +2,10 @@
 
 Each simulated node does what the sync agent does: POST /v1/heartbeats, whose answer
 carries the node's assignment; when that differs from what it runs, it "swaps" and
-heartbeats again at once (so a sync is one round trip while nothing changes). Load comes from a few client
-processes, each an asyncio loop over raw keep-alive HTTP/1.1 connections (a minimal
-client, so the clients spend little of the machine's two cores). Phases, all bounded in
-time and count:
+heartbeats again at once (a sync is one round trip while nothing changes). Load comes
+from a few client processes, each an asyncio loop over raw keep-alive HTTP/1.1
+connections (a minimal client, so the clients spend little of the machine's two cores).
+Phases, all bounded in time and count:
 
 1. closed loop for ``--seconds``: as fast as the hub answers → ``heartbeats_per_s``;
 2. open loop paced at ``--rate`` heartbeats/s (or 90 % of phase 1 if lower), latency
@@ -46,8 +46,10 @@ class Conn:
         self.reader, self.writer = reader, writer
 
     async def call(self, method: str, path: str, token: str, body: bytes = b"") -> bytes:
-        head = (f"{method} {path} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {token}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")  # fmt: skip
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
         self.writer.write(head.encode() + body)
         status_and_headers = await self.reader.readuntil(b"\r\n\r\n")
         status = int(status_and_headers[9:12])
@@ -206,7 +208,7 @@ def start_hub(root: Path, db_url: str) -> tuple[subprocess.Popen[bytes], int]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "edgemark", "hub", "serve", "--port", "0", "--port-file",
          str(port_file), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(root / "hub.log", "wb"),  # noqa: SIM115
+        env=env, stdout=subprocess.DEVNULL, stderr=open(root / "hub.log", "wb"),
     )  # fmt: skip
     deadline = time.monotonic() + 60
     while not port_file.exists():
@@ -214,6 +216,12 @@ def start_hub(root: Path, db_url: str) -> tuple[subprocess.Popen[bytes], int]:
             raise SystemExit(f"hub did not start: {(root / 'hub.log').read_text()[-2000:]}")
         time.sleep(0.05)
     return proc, int(port_file.read_text())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rollout_time(port: int, tokens: list[str], procs: int, conns: int, limit_s: float,
@@ -264,9 +272,11 @@ def main() -> None:
                     admin.upload_bundle(make_bundle(root, version))
                 admin.create_rollout("v1", [100], soak_heartbeats=1)
             run_load(port, tokens, args.procs, args.conns, 2.0, 0.0)  # warm-up
+            cpu0 = cpu_seconds(hub.pid)
             closed = run_load(port, tokens, args.procs, args.conns, args.seconds, 0.0)
+            hub_cpu_us = (cpu_seconds(hub.pid) - cpu0) / max(closed["beats"], 1) * 1e6
             paced_rate = min(args.rate, 0.9 * closed["heartbeats_per_s"])
-            paced = run_load(port, tokens, args.procs, args.conns, args.seconds, paced_rate)
+            paced = run_load(port, tokens, args.procs, 4 * args.conns, args.seconds, paced_rate)
             took, events = rollout_time(port, tokens, args.procs, args.conns,
                                         args.rollout_limit, root)  # fmt: skip
         finally:
@@ -280,6 +290,8 @@ def main() -> None:
         "api_p99_at_heartbeats_per_s": round(paced["heartbeats_per_s"], 1),
         "api_p50_ms": round(paced["p50_ms"], 2) if paced["p50_ms"] is not None else None,
         "closed_loop_p99_ms": round(closed["p99_ms"], 2) if closed["p99_ms"] else None,
+        "hub_cpu_us_per_heartbeat": round(hub_cpu_us, 1),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "requests_per_heartbeat": 1,
         "errors": closed["errors"] + paced["errors"],
         "error_samples": closed["error_samples"] + paced["error_samples"],

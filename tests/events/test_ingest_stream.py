@@ -185,3 +185,24 @@ def test_a_failed_ingest_leaves_no_part(tmp_path: Path, monkeypatch: pytest.Monk
     assert log.parts() == [] and not list((tmp_path / "log").glob(".*tmp"))
     monkeypatch.setattr(module, "validate_event", real)
     assert ingest_file(src, log, KEY, tmp_path / "q", now=T0).accepted == 50
+
+
+def test_raw_ids_embedded_in_other_fields_are_pseudonymised_too(tmp_path: Path) -> None:
+    src = _write_csv(tmp_path / "in.csv", [
+        ["cust-000777-1", T0, "cust-000777", "view", "s", "", ""],
+        ["cust-000777-2", T0, "cust-000777", "like", "s", "", ""],  # quarantined
+        ["x-cust-000777", T0, "cust-000777", "view", "s", "", ""],
+        ["u1-a", T0, "u1", "view", "s", "", ""],  # ids shorter than 4 are not searched for
+    ])  # fmt: skip
+    log = EventLog(tmp_path / "log")
+
+    result = ingest_file(src, log, KEY, tmp_path / "q", now=T0)
+    again = ingest_file(src, log, KEY, tmp_path / "q", now=T0)
+
+    pseudonym = KEY.pseudonym("cust-000777")
+    assert log.event_ids() == {f"{pseudonym}-1", "u1-a", f"x-{pseudonym}"}
+    assert result.quarantine_path is not None
+    assert f"{pseudonym}-2" in result.quarantine_path.read_text()
+    stored = result.quarantine_path.read_bytes() + b"".join(p.read_bytes() for p in log.parts())
+    assert b"cust-000777" not in stored
+    assert again.accepted == 0  # the replaced ids still deduplicate

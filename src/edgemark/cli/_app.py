@@ -15,6 +15,7 @@ from edgemark.cli import (
     _ingest,
     _keys,
     _measure,
+    _privacy,
     _sim,
     _train,
 )
@@ -54,6 +55,7 @@ for _module in (
     _hub,
     _edge,
     _measure,
+    _privacy,
     _content,
     _demo,
 ):

@@ -105,10 +105,12 @@ class _Checker:
 
     def _event(self, row: dict[str, Any]) -> Event:
         fields = row if self.mapping is None else self.mapping.apply(row, self.redactor.pseudonym)
-        pseudonym, problem = self.redactor.user_value(fields.get("user"))
+        raw = fields.get("user")
+        pseudonym, problem = self.redactor.user_value(raw)
         if problem is not None:
             raise EventError(problem)
         if pseudonym is not None:
+            fields = Redactor.embedded(fields, repair(str(raw)).strip(), pseudonym, skip="user")
             fields = {**fields, "user": pseudonym}
         return validate_event(fields)
 

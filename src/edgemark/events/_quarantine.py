@@ -19,6 +19,7 @@ from edgemark.events._readers import repair
 from edgemark.events._schema import is_missing
 
 REDACTED = "<redacted>"
+MIN_EMBEDDED_ID = 4  # shorter raw ids are not searched for inside other values
 
 REASON_CODES: tuple[str, ...] = (
     "bad_timestamp",
@@ -127,14 +128,31 @@ class Redactor:
         return None, f"field 'user' must be a string, got {type(value).__name__}"
 
     def row(self, row: dict[str, Any], normalised: object = None) -> dict[str, Any]:
-        """A copy of ``row`` whose user column holds the pseudonym (or ``<redacted>``)."""
+        """A copy of ``row`` whose user column holds the pseudonym (or ``<redacted>``), and
+        whose other values have the raw id replaced wherever it is embedded."""
         shown = dict(row)
         if self.user_column in shown:
             value = shown[self.user_column] if normalised is None else normalised
             pseudonym, _ = self.user_value(value)
             if pseudonym is not None or not is_missing(value):
                 shown[self.user_column] = pseudonym or REDACTED
+            if pseudonym is not None:
+                for raw in {
+                    repair(str(shown_raw)).strip() for shown_raw in (row[self.user_column], value)
+                }:
+                    shown = self.embedded(shown, raw, pseudonym, skip=self.user_column)
         return shown
+
+    @staticmethod
+    def embedded(fields: dict[str, Any], raw: str, pseudonym: str, skip: str) -> dict[str, Any]:
+        """``fields`` with the raw id replaced by its pseudonym inside every other text value
+        (an export's event id like ``17850-536365`` must not carry the id into the log)."""
+        if len(raw) < MIN_EMBEDDED_ID:
+            return fields
+        hits = [k for k, v in fields.items() if k != skip and isinstance(v, str) and raw in v]
+        if not hits:
+            return fields
+        return {**fields, **{k: fields[k].replace(raw, pseudonym) for k in hits}}
 
     def text(self, text: str) -> str:
         """Replace the user id inside an unparseable JSON line by its pseudonym."""

@@ -15,9 +15,10 @@ from edgemark.hub._audit import verify_database as verify_audit_database
 from edgemark.hub._client import AdminClient, enrol
 from edgemark.hub._gates import GatePolicy
 from edgemark.hub._migrate import upgrade as upgrade_database
-from edgemark.hub._rollouts import Assignment, validate_waves, wave_sizes
+from edgemark.hub._rollouts import Assignment
 from edgemark.hub._server import ServerThread, serve
 from edgemark.hub._settings import HubSettings, Secret, admin_token_from_env
+from edgemark.hub._waves import validate_waves, wave_sizes
 
 __all__ = [
     "AdminClient",

@@ -1,6 +1,7 @@
 """The rollout controller: waves, soak, health gates, auto-advance and automatic rollback.
 
 Plain functions over a SQLAlchemy ``Session`` (no HTTP), so each rule is unit-testable,
+(wave arithmetic in ``_waves``, manual pause/resume/abort in ``_control``),
 and every bit of state lives in the database, so a restarted hub (or another replica)
 carries on where the last one stopped. Wave membership is fixed at creation: nodes
 sorted by sha256(rollout_id + node_id); wave i covers the first
@@ -15,9 +16,6 @@ Nodes enrolled later join the last wave. States::
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import math
 import secrets
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -31,6 +29,7 @@ from edgemark.errors import RolloutError
 from edgemark.hub import _audit, _gates
 from edgemark.hub._db import Bundle, Node, Rollout, RolloutEvent, RolloutMember
 from edgemark.hub._sql import insert_ignore, table_of
+from edgemark.hub._waves import ordered_nodes, validate_waves, wave_sizes
 
 IN_PROGRESS = "in_progress"
 PAUSED = "paused"
@@ -64,36 +63,6 @@ class Beat:
     node_name: str
     active_version: str | None
     bundle_error: tuple[str, str] | None = None
-
-
-def validate_waves(waves: Sequence[float]) -> list[float]:
-    """Check waves are non-empty, strictly increasing percentages in (0, 100] ending at 100."""
-    if not waves:
-        raise RolloutError("waves must not be empty; e.g. [25, 50, 100].", 422)
-    if any(not (0 < w <= 100) for w in waves):
-        raise RolloutError(f"every wave must be a percentage in (0, 100]; got {list(waves)}.", 422)
-    if any(b <= a for a, b in itertools.pairwise(waves)):
-        raise RolloutError(f"waves must be strictly increasing; got {list(waves)}.", 422)
-    if waves[-1] != 100:
-        raise RolloutError(f"the last wave must be 100 (every node); got {list(waves)}.", 422)
-    return [float(w) for w in waves]
-
-
-def wave_sizes(waves: Sequence[float], n_nodes: int, min_nodes: int = 1) -> list[int]:
-    """How many nodes waves 0..k cover: min(n, max(ceil(pct/100 * n), min_nodes)), cumulative.
-
-    >>> wave_sizes([25, 50, 100], 4)
-    [1, 2, 4]
-    >>> wave_sizes([1, 10, 100], 1000, min_nodes=50)
-    [50, 100, 1000]
-    """
-    # round() first so 0.1-style float error in pct/100*n cannot add a node
-    return [min(n_nodes, max(math.ceil(round(w / 100 * n_nodes, 9)), min_nodes)) for w in waves]
-
-
-def ordered_nodes(rollout_id: str, node_ids: Sequence[str]) -> list[str]:
-    """Node ids in the rollout's order: sorted by sha256(rollout_id + node_id)."""
-    return sorted(node_ids, key=lambda n: hashlib.sha256((rollout_id + n).encode()).hexdigest())
 
 
 def members(session: Session, rollout: Rollout, up_to_wave: int | None = None) -> list[str]:
@@ -268,7 +237,7 @@ def apply_heartbeats(session: Session, beats: Sequence[Beat], now: float) -> dic
     for beat in beats:
         if beat.bundle_error is not None and beat.bundle_error[0] == rollout.version:
             reason = f"{beat.node_name} refused {rollout.version}: {beat.bundle_error[1]}"
-            _finish(session, rollout, ROLLED_BACK, now, f"rolled back: {reason}", CONTROLLER)
+            finish(session, rollout, ROLLED_BACK, now, f"rolled back: {reason}", CONTROLLER)
             return {}
     waves = _member_waves(session, rollout, [b.node_id for b in beats])
     healthy = Counter(
@@ -364,7 +333,7 @@ def evaluate(session: Session, rollout: Rollout, now: float) -> None:
         bad = _gates.failed(results)
         if bad:
             what = "; ".join(f"gate {r.gate} failed: {r.detail}" for r in bad)
-            _finish(session, rollout, ROLLED_BACK, now, f"rolled back: {what}", CONTROLLER)
+            finish(session, rollout, ROLLED_BACK, now, f"rolled back: {what}", CONTROLLER)
             return
         soaked = counted > 0 and rollout.pending == 0
         if not (rollout.state == IN_PROGRESS and soaked):
@@ -372,7 +341,7 @@ def evaluate(session: Session, rollout: Rollout, now: float) -> None:
         if now - rollout.wave_started < rollout.soak_seconds:
             return
         if rollout.current_wave == len(rollout.waves) - 1:
-            _finish(session, rollout, COMPLETED, now, "completed", CONTROLLER)
+            finish(session, rollout, COMPLETED, now, "completed", CONTROLLER)
             return
         rollout.current_wave += 1
         rollout.wave_started = rollout.updated = now
@@ -420,47 +389,7 @@ def _figures(session: Session, rollout: Rollout) -> tuple[_gates.Figures, _gates
     return wave, rest
 
 
-def pause(session: Session, rollout_id: str, now: float, actor: str, reason: str = "") -> Rollout:
-    """Stop advancing (gates still roll back); RolloutError 409 unless in progress."""
-    rollout = _in_state(session, rollout_id, (IN_PROGRESS,), "pause")
-    return _transition(session, rollout, PAUSED, now, actor, "paused", reason)
-
-
-def resume(session: Session, rollout_id: str, now: float, actor: str, reason: str = "") -> Rollout:
-    """Advance again from where it paused; RolloutError 409 unless paused."""
-    rollout = _in_state(session, rollout_id, (PAUSED,), "resume")
-    _transition(session, rollout, IN_PROGRESS, now, actor, "resumed", reason)
-    evaluate(session, rollout, now)
-    return rollout
-
-
-def abort(session: Session, rollout_id: str, now: float, actor: str, reason: str = "") -> Rollout:
-    """Stop the rollout; every node goes back to the previous version."""
-    rollout = _in_state(session, rollout_id, ACTIVE, "abort")
-    return _transition(session, rollout, ABORTED, now, actor, "aborted", reason)
-
-
-def _in_state(session: Session, rollout_id: str, states: Sequence[str], verb: str) -> Rollout:
-    rollout = get(session, rollout_id)
-    session.refresh(rollout, with_for_update=True)
-    if rollout.state not in states:
-        raise RolloutError(
-            f"Cannot {verb} rollout {rollout_id}: it is {rollout.state} "
-            f"(only a rollout that is {' or '.join(states)} can be {verb}d).",
-            409,
-        )
-    return rollout
-
-
-def _transition(
-    session: Session, rollout: Rollout, state: str, now: float, actor: str, what: str, reason: str
-) -> Rollout:
-    text = f"{what} by {actor}" + (f": {reason}" if reason else "")
-    _finish(session, rollout, state, now, text, actor, action=f"rollout.{what}")
-    return rollout
-
-
-def _finish(
+def finish(  # the one way a rollout changes state: logged in its history and audited
     session: Session,
     rollout: Rollout,
     state: str,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from edgemark.errors import AuthError
-from edgemark.hub import _audit, _auth, _bundles, _gates, _reports, _rollouts
+from edgemark.hub import _audit, _auth, _bundles, _control, _gates, _reports, _rollouts
 from edgemark.hub._db import AdminToken, Node, Rollout
 from edgemark.hub._deps import (
     DB,
@@ -183,8 +183,8 @@ def rollout(rollout_id: IdPath, session: DB, _who: Reader) -> dict[str, Any]:
     return rollout_json(session, _rollouts.get(session, rollout_id))
 
 
-def _control(verb: str) -> Any:
-    action = {"pause": _rollouts.pause, "resume": _rollouts.resume, "abort": _rollouts.abort}[verb]
+def _control_route(verb: str) -> Any:
+    action = {"pause": _control.pause, "resume": _control.resume, "abort": _control.abort}[verb]
 
     def control(
         rollout_id: IdPath, hub: HubDep, session: DB, who: Deployer, body: ReasonIn | None = None
@@ -199,7 +199,7 @@ def _control(verb: str) -> Any:
 
 
 for _verb in ("pause", "resume", "abort"):
-    router.post(f"/v1/rollouts/{{rollout_id}}/{_verb}")(_control(_verb))
+    router.post(f"/v1/rollouts/{{rollout_id}}/{_verb}")(_control_route(_verb))
 
 
 # -- what nodes call --------------------------------------------------------------------------

@@ -231,11 +231,12 @@ def rollout_time(port: int, tokens: list[str], procs: int, conns: int, limit_s: 
     stop_file = str(root / "rollout.done")
     ctx = mp.get_context("spawn")
     admin = AdminClient(f"http://127.0.0.1:{port}", ADMIN_TOKEN, timeout=60)
+    load_args = (port, tokens, procs, conns, limit_s + 30, 0.0, stop_file)
+    loader = ctx.Process(target=run_load, args=load_args)
+    loader.start()
+    time.sleep(5.0)  # let the client processes start and reach full speed first
     started = time.perf_counter()
     rollout = admin.create_rollout("v2", [1, 10, 50, 100], soak_heartbeats=1)
-    loader = ctx.Process(target=run_load,
-                         args=(port, tokens, procs, conns, limit_s, 0.0, stop_file))  # fmt: skip
-    loader.start()
     done: float | None = None
     state = rollout["state"]
     while time.perf_counter() - started < limit_s and state == "in_progress":

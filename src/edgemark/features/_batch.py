@@ -85,8 +85,11 @@ def _open(events: Any, need_consent: bool = True) -> Any:
             "coalesce(greatest(max(ts_) OVER (PARTITION BY u ORDER BY arrival ROWS BETWEEN "
             "UNBOUNDED PRECEDING AND 1 PRECEDING) - ts_, 0.0), 0.0)"
         )
+    # With recorded lags, a view is cheaper than a copy (Parquet reads only what each step
+    # needs); lags computed from row order need one materialised pass.
+    kind = "VIEW" if "arrival_lag_s" in columns else "TABLE"
     con.execute(
-        "CREATE TEMP TABLE ev AS SELECT u, type, ts_ AS ts, amount, category, cp, ct, "
+        f"CREATE TEMP {kind} ev AS SELECT u, type, ts_ AS ts, amount, category, cp, ct, "
         f"{lag} AS lag "
         f'FROM (SELECT CAST("user" AS VARCHAR) AS u, CAST(type AS VARCHAR) AS type, {ts} AS ts_, '
         f"{opt('amount', 'DOUBLE', 'CAST(NULL AS DOUBLE)')} AS amount, "
@@ -110,11 +113,9 @@ def _finite_times(values: Iterable[float], what: str) -> list[float]:
 def _features(con: Any, spec: FeatureSpec) -> str:
     """Prepare the spec's tables on ``con`` (pairs in ``pairs``: idx, u, t); return the query
     of one row per pair: idx, u, t and the features."""
-    sql = BatchSQL(Plan(spec))
-    revocations = con.execute(
-        "SELECT count(*) FROM ev WHERE type = 'consent' AND NOT cp"
-    ).fetchone()[0]
-    for statement in sql.prepare(revocations > 0):
+    plan = Plan(spec)
+    sql = BatchSQL(plan, _category_universe(con, plan))
+    for statement in sql.consent():
         con.execute(statement)
     con.execute(
         "CREATE TEMP TABLE q AS SELECT p.idx, p.u, p.t, "
@@ -123,7 +124,22 @@ def _features(con: Any, spec: FeatureSpec) -> str:
         "ASOF LEFT JOIN rev r ON p.u = r.u AND p.t >= r.eff "
         "ASOF LEFT JOIN cstate c ON p.u = c.u AND p.t >= c.eff"
     )
+    revocations = con.execute("SELECT count(*) FROM rev").fetchone()[0]
+    for statement in sql.prepare(revocations > 0):
+        con.execute(statement)
     return sql.pair_query()
+
+
+def _category_universe(con: Any, plan: Plan) -> list[str] | None:
+    """The categories distinct-category features can meet, if at most 62 (else None)."""
+    if not plan.category_caps:
+        return None
+    types = ", ".join(f"'{t}'" for t in sorted(plan.category_caps))
+    rows = con.execute(
+        f"SELECT DISTINCT category FROM ev WHERE type IN ({types}) AND category IS NOT NULL "
+        "ORDER BY category LIMIT 63"
+    ).fetchall()
+    return None if len(rows) > 62 else [str(r[0]) for r in rows]
 
 
 def build_training_frame(

@@ -64,22 +64,25 @@ def read_vector(reader: Reader, state: UserState | None, t: float) -> list[float
     if state is None or not state.consent_granted or t - state.wm > plan.ttl:
         return vals
     cur = math.floor(t / plan.bucket)
-    if state.hi > state.lo:
-        _read_matrix(reader, state, cur, t, vals)
+    _read_matrix(reader, state, cur, t, vals)
     _read_side(reader, state, cur, t, vals)
     return vals
 
 
 def _read_matrix(reader: Reader, state: UserState, cur: int, t: float, vals: list[float]) -> None:
     plan = reader.plan
-    assert state.idx is not None and state.data is not None
-    idx = state.idx[state.lo : state.hi]
-    data = state.data[state.lo : state.hi]
-    top = len(idx) if idx[-1] <= cur else int(np.searchsorted(idx, cur, "right"))
     windows = plan.windows
-    firsts = np.searchsorted(idx[:top], cur - reader.windows, "right").tolist()
-    first = dict(zip(windows, firsts, strict=True))
     zeros = [0.0] * plan.width
+    if state.idx is None or state.data is None or state.hi == state.lo:
+        # No rows yet: pending carts and open sessions may still count.
+        idx, data, top = np.zeros(0, dtype=np.int64), np.zeros((0, plan.width)), 0
+        firsts = [0] * len(windows)
+    else:
+        idx = state.idx[state.lo : state.hi]
+        data = state.data[state.lo : state.hi]
+        top = len(idx) if idx[-1] <= cur else int(np.searchsorted(idx, cur, "right"))
+        firsts = np.searchsorted(idx[:top], cur - reader.windows, "right").tolist()
+    first = dict(zip(windows, firsts, strict=True))
     if top:
         suffix = np.cumsum(data[top - 1 :: -1], axis=0)
         rows = suffix[[max(top - f - 1, 0) for f in firsts]].tolist()

@@ -10,7 +10,7 @@ complete buckets inside the windows plus the current bucket's rows with ``ts <= 
 from __future__ import annotations
 
 from edgemark.features._plan import Eval, Plan
-from edgemark.features._spec import DAY_SECONDS
+from edgemark.features._spec import BEHAVIOUR_TYPES, DAY_SECONDS
 
 
 def lit(text: str) -> str:
@@ -26,19 +26,22 @@ def num(value: float) -> str:
 class BatchSQL:
     """The statements of one spec (see module docstring)."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, universe: list[str] | None = None) -> None:
+        """``universe``: every category the distinct-category features can meet, when there
+        are at most 62 of them (sets become bitmasks); None keeps them as lists."""
         self.plan = plan
+        self.universe = universe
         self.bucket = num(plan.bucket)
         self.kinds = sorted(plan.recency_types) + (["#act", "#start"] if _has_age(plan) else [])
         self.dc_types = sorted(plan.category_caps)
         self.fatigue = plan.fatigue_cap > 0
+        self.categories = sorted({str(c[2]) for c in plan.columns if c[0] == "cat"})
 
     # -- preparation ----------------------------------------------------------------------
-    def prepare(self, revocations: bool) -> list[str]:
-        """Statements that build ``ue`` (usable events), ``C`` and ``P`` from ``ev``."""
-        p = self.plan
-        late = num(p.lateness)
-        stmts = [
+    def consent(self) -> list[str]:
+        """Statements that build the consent tables (cons, cstate, rev) from ``ev``."""
+        late = num(self.plan.lateness)
+        return [
             "CREATE TEMP TABLE cons AS SELECT u, CASE WHEN cp THEN ts ELSE ts + lag END AS eff, "
             f"cp AS granted FROM ev WHERE type = 'consent' AND (NOT cp OR lag <= {late})",
             "CREATE TEMP TABLE cstate AS SELECT u, eff, bool_and(granted) AS granted "
@@ -46,7 +49,12 @@ class BatchSQL:
             "CREATE TEMP TABLE rev AS SELECT u, eff, count(*) OVER (PARTITION BY u ORDER BY eff "
             "RANGE UNBOUNDED PRECEDING) AS k FROM cons WHERE NOT granted",
         ]
-        usable = f"SELECT * FROM ev WHERE type <> 'consent' AND cp AND lag <= {late}"
+
+    def prepare(self, revocations: bool) -> list[str]:
+        """Statements that build ``ue`` (usable events), ``P`` (per-bucket sums), ``Ccur``
+        (the rows of the pairs' current buckets) and ``R`` from ``ev`` and the pairs ``q``."""
+        p = self.plan
+        usable = f"SELECT * FROM ev WHERE type <> 'consent' AND cp AND lag <= {num(p.lateness)}"
         if revocations:
             epoch = (
                 f"SELECT e.u, coalesce(r.k, 0) AS ep, e.type, e.ts, e.amount, e.category "
@@ -58,17 +66,26 @@ class BatchSQL:
         if p.sessions:
             gap = num(p.gap)
             start = f"(lag(ts) OVER w IS NULL OR ts - lag(ts) OVER w > {gap}) AS is_start"
-        stmts.append(
+        contributions = " UNION ALL ".join(self._contributions())
+        lists = [f"{self._category_set(i)} AS dc{i}" for i in range(len(self.dc_types))]
+        # Small integer codes for the type and the declared categories: compared once per
+        # row instead of strings once per column.
+        codes = " ".join(f"WHEN {lit(t)} THEN {_code(t)}" for t in BEHAVIOUR_TYPES)
+        cats = ", ".join(lit(c) for c in self.categories) or "''"
+        numbers = [v for v in self._values() if not v.startswith("dc")]
+        current = ", ".join(["u", "ep", "bucket", "ts", "wb", *numbers, *lists])
+        return [
             f"CREATE TEMP TABLE ue AS SELECT *, CAST(floor(ts / {self.bucket}) AS BIGINT) "
-            f"AS bucket, {start} FROM ({epoch}) WINDOW w AS (PARTITION BY u, ep ORDER BY ts)"
-        )
-        stmts.append(f"CREATE TEMP TABLE C AS {' UNION ALL '.join(self._contributions())}")
-        stmts.append(
+            f"AS bucket, CAST(CASE type {codes} ELSE -1 END AS TINYINT) AS tc, "
+            f"CAST(coalesce(list_position([{cats}], category), 0) AS TINYINT) AS cc, "
+            f"{start} FROM ({epoch}) WINDOW w AS (PARTITION BY u, ep ORDER BY ts)",
+            f"CREATE TEMP VIEW C AS {contributions}",
             f"CREATE TEMP TABLE P AS SELECT u, ep, bucket, wb, {self._sums()} FROM C "
-            "GROUP BY u, ep, bucket, wb"
-        )
-        stmts.append(f"CREATE TEMP TABLE R AS {self._latest()}")
-        return stmts
+            "GROUP BY u, ep, bucket, wb",
+            f"CREATE TEMP TABLE Ccur AS SELECT {current} FROM C "
+            "WHERE bucket IN (SELECT DISTINCT cur FROM q)",
+            f"CREATE TEMP TABLE R AS {self._latest()}",
+        ]
 
     def _values(self) -> list[str]:
         return (
@@ -79,38 +96,40 @@ class BatchSQL:
         )
 
     def _row(self, exprs: dict[str, str], source: str, where: str = "") -> str:
-        """One SELECT of contribution rows: u, ep, bucket, ts, wb and every value column."""
+        """One SELECT of contribution rows: u, ep, bucket, ts, wb, type, cat and the value
+        columns (distinct-category lists are built from type and cat when aggregating)."""
         cols = [
             exprs.get(name, "CAST(NULL AS DOUBLE)" if name.startswith("lk") else "0.0")
             + f" AS {name}"
             for name in self._values()
+            if not name.startswith("dc")
         ]
-        base = ", ".join(exprs.get(k, k) + f" AS {k}" for k in ("u", "ep", "bucket", "ts", "wb"))
+        keys = ("u", "ep", "bucket", "ts", "wb", "tc", "cat")
+        defaults = {"tc": "CAST(-1 AS TINYINT)", "cat": "CAST(NULL AS VARCHAR)"}
+        base = ", ".join(exprs.get(k, defaults.get(k, k)) + f" AS {k}" for k in keys)
         return f"SELECT {base}, {', '.join(cols)} FROM {source}" + (
             f" WHERE {where}" if where else ""
         )
 
     def _contributions(self) -> list[str]:
         p = self.plan
-        exprs = {"wb": "bucket"}
+        exprs = {"wb": "bucket", "tc": "tc", "cat": "category"}
         for j, key in enumerate(p.columns):
             exprs[f"c{j}"] = self._column_expr(key)
         if self.fatigue:
-            exprs["fat"] = "CASE WHEN type = 'exposure' THEN 1.0 ELSE 0.0 END"
+            exprs["fat"] = f"CAST(tc = {_code('exposure')} AS DOUBLE)"
         for i, kind in enumerate(self.kinds):
             if kind == "#act":
                 exprs[f"lk{i}"] = "ts"
             elif kind == "#start":
                 exprs[f"lk{i}"] = "CASE WHEN is_start THEN ts END"
             else:
-                exprs[f"lk{i}"] = f"CASE WHEN type = {lit(kind)} THEN ts END"
+                exprs[f"lk{i}"] = f"CASE WHEN tc = {_code(kind)} THEN ts END"
         selects = [self._row(exprs, "ue")]
         for within in p.carts:
             selects.append(self._abandoned(within))
         if self.fatigue:
             selects.append(self._fatigue_resets())
-        for i, event_type in enumerate(self.dc_types):
-            selects.extend(self._category_handovers(i, event_type))
         return selects
 
     def _column_expr(self, key: tuple[str, ...]) -> str:
@@ -118,19 +137,37 @@ class BatchSQL:
         if what == "act":
             return "1.0"
         if what == "start":
-            return "CASE WHEN is_start THEN 1.0 ELSE 0.0 END"
+            return "CAST(is_start AS DOUBLE)"
         if what == "abandon":
             return "0.0"
-        is_type = f"type = {lit(key[1])}"
+        is_type = f"tc = {_code(key[1])}"
         if what == "n":
-            return f"CASE WHEN {is_type} THEN 1.0 ELSE 0.0 END"
+            return f"CAST({is_type} AS DOUBLE)"
         if what == "amt":
             return f"CASE WHEN {is_type} THEN coalesce(amount, 0.0) ELSE 0.0 END"
         if what == "dec":
             half_life = num(float(key[2]))
             decay = f"pow(2.0, (ts - bucket * {self.bucket}) / {half_life})"
             return f"CASE WHEN {is_type} THEN {decay} ELSE 0.0 END"
-        return f"CASE WHEN {is_type} AND category = {lit(key[2])} THEN 1.0 ELSE 0.0 END"
+        category = self.categories.index(str(key[2])) + 1
+        return f"CAST({is_type} AND cc = {category} AS DOUBLE)"
+
+    def _category_set(self, i: int) -> str:
+        """The set of one row's category (for distinct-category feature ``i``): a one-bit
+        mask when the universe is small, else a one-element list."""
+        is_type = f"tc = {_code(self.dc_types[i])} AND cat IS NOT NULL"
+        if self.universe is None:
+            return f"CASE WHEN {is_type} THEN [cat] ELSE CAST([] AS VARCHAR[]) END"
+        names = ", ".join(lit(c) for c in self.universe)
+        bit = f"(CAST(1 AS BIGINT) << (list_position([{names}], cat) - 1))"
+        return f"CASE WHEN {is_type} THEN {bit} ELSE CAST(0 AS BIGINT) END"
+
+    def _distinct_count(self, v: str, w: int) -> str:
+        if self.universe is None:
+            return (
+                f"len(list_distinct(flatten(list({v}) FILTER (WHERE wb > cur - {w})))) AS {v}_{w}"
+            )
+        return f"bit_count(bit_or({v}) FILTER (WHERE wb > cur - {w})) AS {v}_{w}"
 
     def _abandoned(self, within: float) -> str:
         """Abandoned carts count from ``cart + within`` on, in the window of the cart."""
@@ -157,30 +194,22 @@ class BatchSQL:
         exprs = {"bucket": f"CAST(floor(ts / {self.bucket}) AS BIGINT)", "fat": "-1.0"}
         return self._row(exprs, source)
 
-    def _category_handovers(self, i: int, event_type: str) -> list[str]:
-        """+1 at a category's first event in a bucket, -1 when it shows up again later, so
-        exactly its latest bucket counts: distinct categories become a windowed sum."""
-        firsts = (
-            "(SELECT u, ep, category, bucket, min(ts) AS ts FROM ue WHERE type = "
-            f"{lit(event_type)} AND category IS NOT NULL GROUP BY u, ep, category, bucket)"
-        )
-        chained = (
-            f"(SELECT *, lead(bucket) OVER w AS nb, lead(ts) OVER w AS nts FROM {firsts} "
-            "WINDOW w AS (PARTITION BY u, ep, category ORDER BY bucket))"
-        )
-        plus = self._row({"wb": "bucket", f"dc{i}": "1.0"}, chained)
-        minus = self._row(
-            {"bucket": "nb", "ts": "nts", "wb": "bucket", f"dc{i}": "-1.0"},
-            chained,
-            "nb IS NOT NULL",
-        )
-        return [plus, minus]
-
     def _sums(self) -> str:
-        return ", ".join(
-            (f"max({v}) AS {v}" if v.startswith("lk") else f"sum({v}) AS {v}")
-            for v in self._values()
-        )
+        out = []
+        for v in self._values():
+            if v.startswith("lk"):
+                out.append(f"max({v}) AS {v}")
+            elif v.startswith("dc") and self.universe is not None:
+                out.append(f"bit_or({self._category_set(int(v[2:]))}) AS {v}")
+            elif v.startswith("dc"):
+                t = _code(self.dc_types[int(v[2:])])
+                out.append(
+                    f"coalesce(list(DISTINCT cat) FILTER (WHERE tc = {t} AND cat IS NOT NULL), "
+                    f"CAST([] AS VARCHAR[])) AS {v}"
+                )
+            else:
+                out.append(f"sum({v}) AS {v}")
+        return ", ".join(out)
 
     def _latest(self) -> str:
         """Newest time per (user, epoch, kind, bucket), for recency beyond the windows."""
@@ -201,23 +230,26 @@ class BatchSQL:
         joined = (
             f"SELECT q.idx, q.cur, q.t, x.wb, {values} FROM q JOIN P x ON x.u = q.u AND "
             f"x.ep = q.ep AND x.bucket < q.cur AND x.wb > q.cur - {width} "
-            f"UNION ALL SELECT q.idx, q.cur, q.t, x.wb, {values} FROM q JOIN C x ON x.u = q.u "
+            f"UNION ALL SELECT q.idx, q.cur, q.t, x.wb, {values} FROM q JOIN Ccur x ON x.u = q.u "
             "AND x.ep = q.ep AND x.bucket = q.cur AND x.ts <= q.t"
         )
+        # One 0/1 factor per window, computed once per row: cheaper than a FILTER per sum.
+        flags = ", ".join(f"CAST(wb > cur - {w} AS DOUBLE) AS in{w}" for w in p.windows)
+        flagged = f"SELECT *{', ' + flags if flags else ''} FROM ({joined})"
         aggs = [
-            f"sum({v}) FILTER (WHERE wb > cur - {w}) AS {v}_{w}"
+            (self._distinct_count(v, w) if v.startswith("dc") else f"sum({v} * in{w}) AS {v}_{w}")
             for v in self._values()
             for w in self._windows_of(v)
         ]
         aggs += [f"max(lk{i}) AS lk{i}" for i in range(len(self.kinds))]
         aggs += [
-            f"sum(c{e.col} * pow(2.0, (wb * {self.bucket} - t) / {num(e.param)})) "
-            f"FILTER (WHERE wb > cur - {e.window}) AS d{e.pos}"
+            f"sum(c{e.col} * in{e.window} * pow(2.0, (wb * {self.bucket} - t) / {num(e.param)}))"
+            f" AS d{e.pos}"
             for e in p.evals
             if e.kind == "decayed_count"
         ]
         columns = ", ".join(aggs) if aggs else "count(*) AS n"
-        sums = f"SELECT idx, {columns} FROM ({joined}) GROUP BY idx"
+        sums = f"SELECT idx, {columns} FROM ({flagged}) GROUP BY idx"
         latest = self._asof_latest()
         features = ", ".join(f'{self._feature(e)} AS "{p.spec.names[e.pos]}"' for e in p.evals)
         return (
@@ -297,6 +329,11 @@ class BatchSQL:
         i = self.kinds.index(kind)
         never = "'-Infinity'::DOUBLE"
         return f"greatest(coalesce(s.lk{i}, {never}), coalesce(l.al{i}, {never}))"
+
+
+def _code(event_type: str) -> int:
+    """The small integer code of a behaviour event type."""
+    return BEHAVIOUR_TYPES.index(event_type)
 
 
 def _has_age(plan: Plan) -> bool:

@@ -215,3 +215,24 @@ def test_churn_model_mirrors_propensity(make_frame: MakeFrame, features: tuple[s
     assert churn.kind == "churn" and churn.metrics_["auc_test"] == pytest.approx(
         prop.metrics_["auc_test"], abs=1e-6
     )
+
+
+@pytest.mark.parametrize(
+    ("auc", "size", "chosen", "why"),
+    [
+        ({"student_fp32": 0.700, "student_int8": 0.699}, (4000, 3000), "student_fp32", "budget"),
+        ({"student_fp32": 0.700, "student_int8": 0.699}, (90000, 30000), "student_int8", ""),
+        ({"student_fp32": 0.700, "student_int8": 0.690}, (90000, 30000), "student_fp32", "below"),
+        ({"student_fp32": 0.690, "student_int8": 0.699}, (4000, 3000), "teacher", "below"),
+    ],
+)
+def test_compression_choice(
+    auc: dict[str, float], size: tuple[int, int], chosen: str, why: str
+) -> None:
+    from edgemark.models._compress import _choose
+
+    sizes = {"teacher": 100_000, "student_fp32": size[0], "student_int8": size[1]}
+
+    got, reason = _choose({"teacher": 0.7, **auc}, sizes, 0.005, 65536)
+
+    assert got == chosen and why in reason

@@ -53,7 +53,7 @@ class FactoryConfig:
     student_hidden: tuple[int, ...] = (32, 16)
     distill_max_iter: int = 60
     quantize: str = "dynamic"
-    int8_min_saving: float = 0.25
+    float_budget_bytes: int = 65536
     auc_tolerance: float = 0.005
     min_auc_lift: float = 0.0
     n_bootstrap: int = 200

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from pathlib import Path
@@ -14,6 +15,16 @@ from edgemark.cli._output import console, handled_errors
 
 if TYPE_CHECKING:
     from edgemark.edge import EdgeAPI
+
+
+def _one_math_thread() -> None:
+    """One BLAS/OpenMP thread for the node (set before numpy loads, if it has not yet).
+
+    The policy's linear algebra is small; on a busy 2-core machine a BLAS thread pool made
+    its batch update ten times slower and stretched decision tails (measured, docs/edge.md).
+    """
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
 
 
 def register(app: typer.Typer) -> None:
@@ -47,6 +58,7 @@ def register(app: typer.Typer) -> None:
         ] = 5.0,
     ) -> None:
         """Decide locally, sync bundles and reports with the hub, until SIGTERM/SIGINT."""
+        _one_math_thread()
         from edgemark.edge._node import run_node
 
         stop = threading.Event()
@@ -114,6 +126,7 @@ def register(app: typer.Typer) -> None:
         ] = 30,
     ) -> None:
         """Serve decisions, events, metrics and erasure on a local HTTP API, without a hub."""
+        _one_math_thread()
         from edgemark.edge._node import serve_node
         from edgemark.privacy import PrivacyBudget
 

@@ -32,6 +32,7 @@ from edgemark.errors import EdgeError
 
 FloatArray = npt.NDArray[np.float64]
 _CLIP = 1e-6
+_LOGIT_CAP = 35.0  # sigmoid(35) = 1 - 6e-16: nothing is lost by clipping there
 
 
 def context_size(n_features: int) -> int:
@@ -82,6 +83,33 @@ class BayesLogistic:
         self.n_ += 1
         return self
 
+    def learn_many(self, x: FloatArray, y: npt.NDArray[np.float64], max_iter: int = 25) -> Self:
+        """Laplace update with a batch of outcomes (rows of ``x``, labels ``y``) at once.
+
+        The exact Laplace approximation of prior x batch likelihood: Newton's method finds
+        the mode, the Hessian there is the new precision. Cheaper per outcome than
+        ``learn_one`` for wide contexts, and no order dependence inside the batch.
+        """
+        if len(y) == 0:
+            return self
+        precision = np.linalg.inv(self.cov_)
+        m = self.mean_
+        w = m.copy()
+        for _ in range(max_iter):
+            p = _expit(x @ w)
+            grad = precision @ (w - m) - x.T @ (y - p)
+            hess = precision + (x.T * (p * (1.0 - p))) @ x
+            step = np.linalg.solve(hess, grad)
+            w = w - step
+            if float(np.max(np.abs(step))) < 1e-8:
+                break
+        p = _expit(x @ w)
+        hess = precision + (x.T * (p * (1.0 - p))) @ x
+        cov = np.linalg.inv(hess)
+        self.mean_, self.cov_ = w, 0.5 * (cov + cov.T)
+        self.n_ += len(y)
+        return self
+
     def predict_one(self, x: FloatArray) -> float:
         """P(y=1 | x) at the posterior mean (no side effects)."""
         return _sigmoid(float(x @ self.mean_))
@@ -107,6 +135,12 @@ class BayesLogistic:
             return False
         self.mean_, self.cov_, self.n_ = mean, cov, int(state.get("n", 0))
         return True
+
+
+def _expit(z: FloatArray) -> FloatArray:
+    """Logistic function of an array, without overflow warnings for large |z|."""
+    out: FloatArray = 1.0 / (1.0 + np.exp(-np.clip(z, -_LOGIT_CAP, _LOGIT_CAP)))
+    return out
 
 
 def _sigmoid(s: float) -> float:
@@ -196,6 +230,7 @@ class ContextualPolicy:
         weights = self._neg_w  # one reference: a concurrent refresh swaps it whole
         buf = self._buf if len(self._buf) == len(weights) else np.empty(len(weights))
         np.matmul(weights, x, out=buf)
+        np.clip(buf, -_LOGIT_CAP, _LOGIT_CAP, out=buf)  # exp() must not overflow
         np.exp(buf, out=buf)
         buf += 1.0
         np.reciprocal(buf, out=buf)  # P(buy) per (draw, arm)
@@ -224,6 +259,65 @@ class ContextualPolicy:
     def learn(self, arm: int, x: FloatArray, y: int) -> None:
         """Fold one resolved outcome (arm ``arm`` was shown at context ``x``) into the posterior."""
         self.model.learn_one(self.features(arm, x), y)
+
+    def learn_batch(self, outcomes: Sequence[tuple[int, FloatArray, int]]) -> None:
+        """Fold a batch of (arm shown, context, outcome) in with one Laplace update.
+
+        Same result as ``model.learn_many`` on the joint inputs (tested), but Newton's
+        method runs on the blocks: a row touches only w_none and its arm's d_k, so the
+        Hessian costs n * d**2 instead of n * (arms * d)**2.
+        """
+        if not outcomes:
+            return
+        n_arms, d = len(self.arms), self.dim
+        arms = np.array([a for a, _x, _y in outcomes], dtype=np.int64)
+        xs = np.stack([x for _a, x, _y in outcomes])
+        ys = np.array([float(y) for _a, _x, y in outcomes])
+        groups = [(a, np.flatnonzero(arms == a)) for a in range(n_arms)]
+        groups = [(a, rows) for a, rows in groups if len(rows)]
+        model = self.model
+        precision: FloatArray = np.asarray(np.linalg.inv(model.cov_), dtype=np.float64)
+        prior = model.mean_
+        theta = prior.copy()
+        for _ in range(25):
+            grad, hess = precision @ (theta - prior), precision.copy()
+            self._add_likelihood(theta, xs, ys, groups, grad, hess)
+            step = np.linalg.solve(hess, grad)
+            theta = theta - step
+            if float(np.max(np.abs(step))) < 1e-8:
+                break
+        hess = precision.copy()
+        self._add_likelihood(theta, xs, ys, groups, np.zeros(n_arms * d), hess)
+        cov = np.linalg.inv(hess)
+        model.mean_, model.cov_ = theta, 0.5 * (cov + cov.T)
+        model.n_ += len(ys)
+
+    def _add_likelihood(
+        self,
+        theta: FloatArray,
+        xs: FloatArray,
+        ys: FloatArray,
+        groups: list[tuple[int, npt.NDArray[np.int64]]],
+        grad: FloatArray,
+        hess: FloatArray,
+    ) -> None:
+        """Add the batch's negative log-likelihood gradient and Hessian, block by block."""
+        d = self.dim
+        base = theta[:d]
+        for arm, rows in groups:
+            x = xs[rows]
+            weights = base if arm == 0 else base + theta[arm * d : (arm + 1) * d]
+            p = _expit(x @ weights)
+            r = x.T @ (p - ys[rows])
+            s = (x.T * (p * (1.0 - p))) @ x
+            grad[:d] += r
+            hess[:d, :d] += s
+            if arm:
+                block = slice(arm * d, (arm + 1) * d)
+                grad[block] += r
+                hess[block, block] += s
+                hess[:d, block] += s
+                hess[block, :d] += s
 
     def state(self) -> dict[str, Any]:
         """JSON-safe posterior, with the arm order it belongs to."""

@@ -9,6 +9,7 @@ experiment hashes with its own salt, so its holdout is independent of every othe
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from edgemark.edge._holdout import holdout_unit
@@ -23,13 +24,17 @@ class Assignment:
 
     ``share`` is the probability of ``layer`` (what a random user lands in); ``others``
     holds (experiment, "holdout" | "treatment"); ``excluded`` the offer indices that some
-    experiment's holdout forbids for this user.
+    experiment's holdout forbids for this user; ``tags`` the decision reasons that follow
+    from the assignment alone and ``others_json`` how ``others`` is stored (both computed
+    once per user, off the per-decision path).
     """
 
     layer: str
     share: float
     others: tuple[tuple[str, str], ...]
     excluded: frozenset[int]
+    tags: tuple[str, ...] = ()
+    others_json: str = ""
 
 
 def assign(settings: PolicySettings, pseudonym: str) -> Assignment:
@@ -57,4 +62,9 @@ def assign(settings: PolicySettings, pseudonym: str) -> Assignment:
         others.append((layer_settings.name, HOLDOUT if held else "treatment"))
         if held:
             excluded.update(index[o] for o in layer_settings.offers)
-    return Assignment(layer, share, tuple(others), frozenset(excluded))
+    tags = [f"layer:{layer}"]
+    if layer == POLICY:
+        tags.append(f"policy:{settings.policy}")
+    tags.extend(f"experiment:{name}:holdout" for name, arm in others if arm == HOLDOUT)
+    stored = json.dumps(dict(others)) if others else ""
+    return Assignment(layer, share, tuple(others), frozenset(excluded), tuple(tags), stored)

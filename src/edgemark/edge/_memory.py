@@ -9,6 +9,7 @@ the rows waiting for the next ``StateStore.write``. Callers hold the runtime's l
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,9 +20,11 @@ import numpy.typing as npt
 from edgemark.edge._attribution import Touch, credits
 from edgemark.edge._settings import PolicySettings
 from edgemark.edge._state import AttributionRow, Changes, DecisionRow, EventRow, StateStore
+from edgemark.errors import FeatureError
 from edgemark.events import Event
 from edgemark.features import OnlineFeatures
 
+log = logging.getLogger(__name__)
 FloatArray = npt.NDArray[np.float64]
 _DAY = 86400.0
 
@@ -132,14 +135,11 @@ class NodeMemory:
         if event.ts > self.watermark:
             self.watermark = event.ts
         self.events_by_type[event.type] = self.events_by_type.get(event.type, 0) + 1
-        if event.type == "consent" and not event.consent_personalization:
-            self.features.forget(pseudonym)
-            self._forgotten.add(pseudonym)
-            self._dirty.discard(pseudonym)
-        elif event.consent_personalization:
-            self.features.update(pseudonym, event.type, event.ts, event.amount)
-            self._dirty.add(pseudonym)
-            self._forgotten.discard(pseudonym)
+        # The feature engine applies consent itself: events without personalization consent
+        # do not count, and a revocation drops what it knew about the user.
+        self.features.update_event(event, user=pseudonym)
+        self._dirty.add(pseudonym)
+        self._forgotten.discard(pseudonym)
         consent = (
             int(event.consent_personalization)
             | int(event.consent_measurement) << 1
@@ -212,6 +212,13 @@ class NodeMemory:
         self._dirty.update(changes.user_states)
         self._forgotten.update(u for u in changes.forgotten if u not in self._dirty)
 
+    def evict_inactive(self) -> int:
+        """Drop feature state of users idle past the spec's TTL (it is all defaults by then)."""
+        gone = self.features.evict_inactive(self.watermark)
+        self._forgotten.update(gone)
+        self._dirty.difference_update(gone)
+        return len(gone)
+
     def prune_seen(self, before: float) -> None:
         """Forget event ids older than ``before`` (the duplicate window)."""
         if self.seen and min(self.seen.values()) < before:
@@ -227,7 +234,10 @@ class NodeMemory:
     ) -> None:
         """Rebuild memory from the database after a start (or a crash)."""
         for pseudonym, state in store.user_states().items():
-            self.features.load_state(pseudonym, state)
+            try:
+                self.features.load_state(pseudonym, state)
+            except FeatureError as exc:  # saved by another spec or format: rebuilt by events
+                log.warning("feature state of one user not restored: %s", exc)
         self.watermark = store.watermark()
         self.seen = dict(store.recent_event_keys(seen_since))
         open_rows = {row[0]: row for row in store.open_decisions()}

@@ -12,7 +12,6 @@ bins drift histograms and commits.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -28,7 +27,7 @@ import numpy as np
 from edgemark.bundle import Manifest, TrustStore, verify_bundle
 from edgemark.edge._active import Active, VersionHealth, build_active, build_scorer
 from edgemark.edge._contextual import pick
-from edgemark.edge._experiments import EXPLORE, HOLDOUT, assign
+from edgemark.edge._experiments import EXPLORE, HOLDOUT, Assignment, assign
 from edgemark.edge._memory import LastDecision, NodeMemory
 from edgemark.edge._outbox import Outbox
 from edgemark.edge._release import Release, release_days
@@ -54,6 +53,7 @@ log = logging.getLogger(__name__)
 _DAY = 86400
 _RING = 4096
 _USER_CACHE = 200_000
+_LEARN_CHUNK = 2000
 DEFAULT_BUDGET = PrivacyBudget(epsilon=100.0, period_days=30)
 
 
@@ -264,9 +264,6 @@ class Runtime:
             )
             if assignment.excluded:
                 allowed = tuple(a and i not in assignment.excluded for i, a in enumerate(allowed))
-                blocked += tuple(
-                    f"experiment:{e}:holdout" for e, a in assignment.others if a == HOLDOUT
-                )
             layer = assignment.layer
             offers = settings.offers
             if layer == HOLDOUT:
@@ -305,12 +302,7 @@ class Runtime:
             probability,
             settings.experiment,
             arm,
-            (
-                *reasons,
-                *blocked,
-                f"layer:{layer}",
-                *((f"policy:{settings.policy}",) if layer == "policy" else ()),
-            ),
+            (*reasons, *blocked, *assignment.tags),
             active.version,
             latency_us,
             score,
@@ -355,7 +347,7 @@ class Runtime:
         active: Active,
         request: DecisionRequest,
         pseudonym: str,
-        assignment: Any,
+        assignment: Assignment,
         layer: str,
         arm: str,
         shown: int,
@@ -365,7 +357,6 @@ class Runtime:
     ) -> None:
         settings = active.settings
         offer = settings.offers[shown - 1] if shown else None
-        others = assignment.others
         row = (
             decision_id,
             pseudonym,
@@ -378,7 +369,7 @@ class Runtime:
             active.version,
             int(request.consent_measurement),
             layer,
-            json.dumps(dict(others)) if others else "",
+            assignment.others_json,
             None if x is None else x.tobytes(),
             int(x is None),
         )
@@ -584,12 +575,15 @@ class Runtime:
             outcomes, self._memory.outcomes = self._memory.outcomes, []
             active = self._active
             beta = active.beta.snapshot() if active and active.beta.stale else None
-        learned = []
-        for experiment, _user, shown, x, y, decision_id in outcomes:
-            if active is not None and active.contextual is not None:
-                if active.settings.experiment == experiment and len(x) == active.dim:
-                    active.contextual.learn(shown, x, y)
-            learned.append(decision_id)
+        learned = [outcome[5] for outcome in outcomes]
+        if active is not None and active.contextual is not None:
+            batch = [
+                (shown, x, y)
+                for experiment, _user, shown, x, y, _id in outcomes
+                if experiment == active.settings.experiment and len(x) == active.dim
+            ]
+            for start in range(0, len(batch), _LEARN_CHUNK):  # bounded Newton systems
+                active.contextual.learn_batch(batch[start : start + _LEARN_CHUNK])
         if active is not None:
             if learned and active.contextual is not None:
                 active.contextual.refresh(self._np_rng)
@@ -611,6 +605,7 @@ class Runtime:
         horizon = self._memory.watermark - self._retention_s
         with self._lock:
             self._memory.prune_seen(horizon)
+            self._memory.evict_inactive()
         self._store.prune(horizon, None)
 
     def _health_of(self, version: str) -> VersionHealth:

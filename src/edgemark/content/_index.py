@@ -1,5 +1,5 @@
 """The local passage index: one SQLite file holding passages, their metadata and TTL, their
-embeddings (float32 blobs) and an FTS5 table; hybrid search (vector + BM25, fused by
+embeddings (float16 blobs) and an FTS5 table; hybrid search (vector + BM25, fused by
 reciprocal rank) with filters. Written to a temporary file and swapped in with ``os.replace``.
 
 The vector side is numpy over the embeddings loaded at open: this Python's ``sqlite3`` cannot
@@ -141,7 +141,7 @@ def _row(rowid: int, p: Passage, vec: F32) -> tuple[Any, ...]:
         p.locale,
         p.expires_at,
         facts,
-        vec.tobytes(),
+        vec.astype(np.float16).tobytes(),  # half the bytes; ranking does not need more
     )
 
 
@@ -199,9 +199,9 @@ class PassageIndex:
         self.passages = [_passage(r) for r in rows]
         self.row_of = {p.id: i for i, p in enumerate(self.passages)}
         n = len(rows)
-        self.vectors: F32 = np.frombuffer(b"".join(r[10] for r in rows), dtype=np.float32).reshape(
-            n, DIM
-        )
+        blob = b"".join(r[10] for r in rows)
+        half = np.frombuffer(blob, dtype=np.float16).reshape(n, DIM)
+        self.vectors: F32 = half.astype(np.float32)  # stored as float16, searched as float32
         # Sign codes word-major (6 x n): six passes over contiguous words beat a row-wise sum.
         self.codes = np.ascontiguousarray(np.packbits(self.vectors > 0, axis=1).view(np.uint64).T)
         # Metadata as small integer codes: comparing 100k Python strings costs milliseconds.

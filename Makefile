@@ -3,30 +3,39 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.edgemark-installed
+# The demo needs only its extras; tests, benchmarks and lint need every extra and the dev
+# tools (some of which, like the test-only ChannelAttribution reference, compile from source).
+DEMO_STAMP := $(VENV)/.edgemark-demo
+DEV_STAMP := $(VENV)/.edgemark-dev
 OUT ?= demo-out
 
 .PHONY: demo test bench lint install clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[all,dev]'
-	touch $(STAMP)
+	touch $@
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(BIN)/edgemark demo --out $(OUT)
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest src tests
 
 # Each bench/*.py prints one JSON object; together they make one JSON line per bench.
-bench: $(STAMP)
+bench: $(DEV_STAMP)
 	@for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
-lint: $(STAMP)
+lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy

@@ -97,7 +97,7 @@ def test_sigkill_under_load_loses_nothing_acknowledged(
         ]
         for t in threads:
             t.start()
-        time.sleep(3.0)
+        time.sleep(6.0)  # long enough for the posterior to be written once
         os.killpg(child.pid, signal.SIGKILL)  # no chance to flush anything
         child.wait(timeout=10)
         stop.set()
@@ -118,11 +118,12 @@ def test_sigkill_under_load_loses_nothing_acknowledged(
     assert set(acked["decisions"]) <= decision_ids
     # Counters written with the rows agree with them: the policy learned exactly the
     # outcomes marked resolved, and every conversion belongs to a stored decision.
-    (model_state,) = [json.loads(s) for (s,) in store._all("SELECT state FROM models")]
+    models = [json.loads(s) for (s,) in store._all("SELECT state FROM models")]
+    learned_by_model = models[0]["n"] if models else 0  # the posterior is written every 5 s
     learned = store._all(
         "SELECT count(*) FROM decisions WHERE context IS NOT NULL AND resolved = 1"
     )[0][0]
-    assert model_state["n"] == learned
+    assert learned_by_model == learned > 0
     assert (
         store._all(
             "SELECT count(*) FROM conversions WHERE decision_id NOT IN (SELECT id FROM decisions)"

@@ -54,6 +54,7 @@ _DAY = 86400
 _RING = 4096
 _USER_CACHE = 200_000
 _LEARN_CHUNK = 2000
+_MODEL_EVERY_S = 5.0
 DEFAULT_BUDGET = PrivacyBudget(epsilon=100.0, period_days=30)
 
 
@@ -112,6 +113,7 @@ class Runtime:
         self._memory = NodeMemory(self._features)
         self._settings = self._load_settings()
         self._posteriors = self._store.posteriors()
+        self._posteriors_written = dict(self._posteriors)
         self._saved_models = self._store.models()
         self._retention_s = event_retention_days * _DAY
         self._memory.restore(
@@ -135,6 +137,8 @@ class Runtime:
         self._closing = threading.Event()
         self._maintainer: threading.Thread | None = None
         self._last_prune = 0.0
+        self._learned: list[str] = []  # outcomes learned, not yet written with the posterior
+        self._models_written = time.monotonic()
         if not inline:
             self._maintainer = threading.Thread(
                 target=self._maintain_forever,
@@ -295,7 +299,8 @@ class Runtime:
             self._n_latency += 1
             full = self._maintainer is None and self._memory.buffered >= self._batch
         if full or self._memory.buffered >= 8 * self._batch:  # inline mode, or back-pressure
-            self.flush()
+            with self._commit_lock:
+                self._maintain_once()
         return Decision(
             decision_id,
             offer,
@@ -534,7 +539,7 @@ class Runtime:
     def flush(self) -> None:
         """Learn resolved outcomes, redraw the policy's ensemble and write everything now."""
         with self._commit_lock:
-            self._maintain_once()
+            self._maintain_once(force=True)
 
     def close(self) -> None:
         """Stop the maintenance thread, flush everything and close the database."""
@@ -545,30 +550,48 @@ class Runtime:
         self._store.close()
 
     # -- internals ------------------------------------------------------------------------
-    def _write(self) -> None:
-        """Take the changes under the lock (a consistent cut), write them outside it."""
+    def _write(self, *, models: bool = False) -> None:
+        """Take the changes under the lock (a consistent cut), write them outside it.
+
+        The policy's posterior is large, so it is written at most every
+        ``_MODEL_EVERY_S`` (or when ``models``), together with the resolved flags of exactly
+        the outcomes it has learned; until then those decisions stay open in the file, and
+        a restart learns them again. Caller holds ``_commit_lock`` (the only place the
+        posterior changes), so it can be read outside the runtime lock.
+        """
         with self._lock:
             changes = self._memory.take_changes()
             self._save_beta_counts()
-            changes.posteriors = dict(self._posteriors)
+            changes.posteriors = {
+                k: v for k, v in self._posteriors.items() if self._posteriors_written.get(k) != v
+            }
             active = self._active
-            if active is not None and active.contextual is not None:
-                changes.models = {active.settings.experiment: active.contextual.state()}
+        due = models or time.monotonic() - self._models_written >= _MODEL_EVERY_S
+        learned: list[str] = []
+        if due and self._learned and active is not None and active.contextual is not None:
+            changes.models = {active.settings.experiment: active.contextual.state()}
+            learned, self._learned = self._learned, []
+            changes.resolved.extend(learned)
         try:
             self._store.write(changes)
         except Exception:
+            self._learned[:0] = learned
             with self._lock:
                 self._memory.give_back(changes)
             raise
+        self._posteriors_written.update(changes.posteriors)
+        if learned:
+            self._models_written = time.monotonic()
 
     def _maintain_forever(self, interval_s: float) -> None:
         while not self._closing.wait(interval_s):
             try:
-                self.flush()
+                with self._commit_lock:
+                    self._maintain_once()
             except Exception:  # keep serving; the next round retries the write
                 log.exception("edge state maintenance failed")
 
-    def _maintain_once(self) -> None:
+    def _maintain_once(self, force: bool = False) -> None:
         """Resolve, learn, redraw, bin drift and write (caller holds ``_commit_lock``)."""
         with self._lock:
             self._memory.sweep()
@@ -592,9 +615,12 @@ class Runtime:
                 with self._lock:
                     active.beta.install(pi)
             active.drift.update()
-        with self._lock:
-            self._memory.learned(learned)
-        self._write()
+        if active is None or active.contextual is None:
+            with self._lock:
+                self._memory.learned(learned)  # nothing to persist with them
+        else:
+            self._learned.extend(learned)
+        self._write(models=force)
         self._prune()
 
     def _prune(self) -> None:

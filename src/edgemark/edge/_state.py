@@ -70,6 +70,11 @@ _INDEXES = (
     "CREATE INDEX IF NOT EXISTS outbox_unsent ON outbox (sent, created)",
 )
 
+_INSERT_DECISION = (
+    "INSERT OR IGNORE INTO decisions (id, pseudonym, ts, day, experiment, arm, offer, probability,"
+    " bundle_version, consent_measurement, layer, assignments, context, resolved)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
 DecisionRow = tuple[
     str, str, float, int, str, str, str | None, float, str, int, str, str, bytes | None, int
 ]
@@ -146,35 +151,25 @@ class StateStore:
             return
         states = [(u, json.dumps(s, sort_keys=True)) for u, s in changes.user_states.items()]
         models = [(e, json.dumps(s)) for e, s in changes.models.items()]
-        with self._lock, self._db:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR IGNORE INTO decisions (id, pseudonym, ts, day, experiment, arm,"
-                " offer, probability, bundle_version, consent_measurement, layer,"
-                " assignments, context, resolved) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                changes.decisions,
-            )
-            self._db.executemany(
-                "UPDATE decisions SET resolved = 1 WHERE id = ?", [(i,) for i in changes.resolved]
-            )
-            self._db.executemany(
-                "INSERT OR IGNORE INTO conversions VALUES (?,?,?)", changes.conversions
-            )
-            self._db.executemany(
-                "INSERT OR IGNORE INTO attributions VALUES (?,?,?,?,?,?,?)", changes.attributions
-            )
-            self._db.executemany(
-                "INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?,?,?)", changes.events
-            )
-            self._db.executemany("INSERT OR REPLACE INTO user_features VALUES (?,?)", states)
-            self._db.executemany(
-                "DELETE FROM user_features WHERE pseudonym = ?", [(u,) for u in changes.forgotten]
-            )
-            self._db.executemany(
+        statements = (
+            (_INSERT_DECISION, changes.decisions),
+            ("UPDATE decisions SET resolved = 1 WHERE id = ?", [(i,) for i in changes.resolved]),
+            ("INSERT OR IGNORE INTO conversions VALUES (?,?,?)", changes.conversions),
+            ("INSERT OR IGNORE INTO attributions VALUES (?,?,?,?,?,?,?)", changes.attributions),
+            ("INSERT OR IGNORE INTO events VALUES (?,?,?,?,?,?,?,?,?,?)", changes.events),
+            ("INSERT OR REPLACE INTO user_features VALUES (?,?)", states),
+            ("DELETE FROM user_features WHERE pseudonym = ?", [(u,) for u in changes.forgotten]),
+            (
                 "INSERT OR REPLACE INTO posteriors VALUES (?,?,?,?)",
                 [(e, o, x, c) for (e, o), (x, c) in changes.posteriors.items()],
-            )
-            self._db.executemany("INSERT OR REPLACE INTO models VALUES (?,?)", models)
+            ),
+            ("INSERT OR REPLACE INTO models VALUES (?,?)", models),
+        )
+        with self._lock, self._db:
+            self._db.execute("BEGIN")
+            for sql, rows in statements:
+                if rows:  # an empty executemany still costs a statement round
+                    self._db.executemany(sql, rows)
 
     # -- reads on start -------------------------------------------------------------------
     def posteriors(self) -> dict[tuple[str, str], tuple[float, float]]:

@@ -62,11 +62,8 @@ class BatchSQL:
             )
         else:
             epoch = f"SELECT u, 0 AS ep, type, ts, amount, category FROM ({usable})"
-        start = "FALSE AS is_start"
-        if p.sessions:
-            gap = num(p.gap)
-            start = f"(lag(ts) OVER w IS NULL OR ts - lag(ts) OVER w > {gap}) AS is_start"
-        contributions = " UNION ALL ".join(self._contributions())
+        events, pseudo = self._contributions()
+        contributions = " UNION ALL ".join([events, *pseudo])
         lists = [f"{self._category_set(i)} AS dc{i}" for i in range(len(self.dc_types))]
         # Small integer codes for the type and the declared categories: compared once per
         # row instead of strings once per column.
@@ -75,10 +72,15 @@ class BatchSQL:
         numbers = [v for v in self._values() if not v.startswith("dc")]
         current = ", ".join(["u", "ep", "bucket", "ts", "wb", *numbers, *lists])
         return [
-            f"CREATE TEMP TABLE ue AS SELECT *, CAST(floor(ts / {self.bucket}) AS BIGINT) "
-            f"AS bucket, CAST(CASE type {codes} ELSE -1 END AS TINYINT) AS tc, "
-            f"CAST(coalesce(list_position([{cats}], category), 0) AS TINYINT) AS cc, "
-            f"{start} FROM ({epoch}) WINDOW w AS (PARTITION BY u, ep ORDER BY ts)",
+            # A view when it is a plain filter of ev (each reader reads only its columns).
+            f"CREATE TEMP {'TABLE' if revocations else 'VIEW'} ue AS SELECT *, "
+            f"CAST(floor(ts / {self.bucket}) AS BIGINT) AS bucket, "
+            f"CAST(CASE type {codes} ELSE -1 END AS TINYINT) AS tc, "
+            f"CAST(coalesce(list_position([{cats}], category), 0) AS TINYINT) AS cc "
+            f"FROM ({epoch})",
+            *([f"CREATE TEMP TABLE starts AS {self._session_starts()}"] if p.sessions else []),
+            *(f"CREATE TEMP TABLE ab{k} AS {self._abandoned(a)}" for k, a in enumerate(p.carts)),
+            *([f"CREATE TEMP TABLE resets AS {self._resets()}"] if self.fatigue else []),
             f"CREATE TEMP VIEW C AS {contributions}",
             f"CREATE TEMP TABLE P AS SELECT u, ep, bucket, wb, {self._sums()} FROM C "
             "GROUP BY u, ep, bucket, wb",
@@ -111,7 +113,8 @@ class BatchSQL:
             f" WHERE {where}" if where else ""
         )
 
-    def _contributions(self) -> list[str]:
+    def _contributions(self) -> tuple[str, list[str]]:
+        """The SELECT of event rows, and the SELECTs of pseudo-rows."""
         p = self.plan
         exprs = {"wb": "bucket", "tc": "tc", "cat": "category"}
         for j, key in enumerate(p.columns):
@@ -122,22 +125,27 @@ class BatchSQL:
             if kind == "#act":
                 exprs[f"lk{i}"] = "ts"
             elif kind == "#start":
-                exprs[f"lk{i}"] = "CASE WHEN is_start THEN ts END"
+                exprs[f"lk{i}"] = "CAST(NULL AS DOUBLE)"  # session starts are pseudo-rows
             else:
                 exprs[f"lk{i}"] = f"CASE WHEN tc = {_code(kind)} THEN ts END"
-        selects = [self._row(exprs, "ue")]
-        for within in p.carts:
-            selects.append(self._abandoned(within))
+        pseudo = [self._abandoned_rows(k, within) for k, within in enumerate(p.carts)]
         if self.fatigue:
-            selects.append(self._fatigue_resets())
-        return selects
+            pseudo.append(self._fatigue_resets())
+        if p.sessions:
+            cells = (
+                {"wb": "bucket", f"c{p.start_col}": "1.0"} if p.start_col >= 0 else {"wb": "bucket"}
+            )
+            if "#start" in self.kinds:
+                cells[f"lk{self.kinds.index('#start')}"] = "ts"
+            pseudo.append(self._row(cells, "starts"))
+        return self._row(exprs, "ue"), pseudo
 
     def _column_expr(self, key: tuple[str, ...]) -> str:
         what = key[0]
         if what == "act":
             return "1.0"
         if what == "start":
-            return "CAST(is_start AS DOUBLE)"
+            return "0.0"  # session starts are pseudo-rows
         if what == "abandon":
             return "0.0"
         is_type = f"tc = {_code(key[1])}"
@@ -169,30 +177,52 @@ class BatchSQL:
             )
         return f"bit_count(bit_or({v}) FILTER (WHERE wb > cur - {w})) AS {v}_{w}"
 
-    def _abandoned(self, within: float) -> str:
-        """Abandoned carts count from ``cart + within`` on, in the window of the cart."""
-        col = f"c{self.plan.abandon_cols[within]}"
-        a = num(within)
-        source = (
-            f"(SELECT c.u, c.ep, c.ts + {a} AS ts, c.bucket AS wb FROM "
-            "(SELECT u, ep, ts, bucket FROM ue WHERE type = 'add_to_cart') c "
-            "ASOF LEFT JOIN (SELECT u, ep, ts FROM ue WHERE type = 'purchase') p "
-            "ON c.u = p.u AND c.ep = p.ep AND p.ts >= c.ts "
-            f"WHERE p.ts IS NULL OR p.ts > c.ts + {a})"
+    def _session_starts(self) -> str:
+        """Events that start a session (more than a gap after the previous one), without
+        sorting every event: within a cell of half a gap no event can start a session, so
+        only each cell's first event is compared with the previous cell's last."""
+        half = num(self.plan.gap / 2)
+        cells = (
+            f"SELECT u, ep, floor(ts / {half}) AS cell, min(ts) AS first, max(ts) AS last "
+            "FROM ue GROUP BY u, ep, cell"
         )
-        exprs = {"bucket": f"CAST(floor(ts / {self.bucket}) AS BIGINT)", col: "1.0"}
-        return self._row(exprs, source)
+        chained = (
+            "SELECT u, ep, first AS ts, lag(last) OVER (PARTITION BY u, ep ORDER BY cell) "
+            f"AS prev FROM ({cells})"
+        )
+        return (
+            f"SELECT u, ep, ts, CAST(floor(ts / {self.bucket}) AS BIGINT) AS bucket FROM "
+            f"({chained}) WHERE prev IS NULL OR ts - prev > {num(self.plan.gap)}"
+        )
+
+    def _abandoned(self, within: float) -> str:
+        """The carts no purchase followed within ``within`` seconds (u, ep, ts, bucket)."""
+        a = num(within)
+        return (
+            "SELECT c.u, c.ep, c.ts, c.bucket FROM "
+            f"(SELECT u, ep, ts, bucket FROM ue WHERE tc = {_code('add_to_cart')}) c "
+            f"ASOF LEFT JOIN (SELECT u, ep, ts FROM ue WHERE tc = {_code('purchase')}) p "
+            "ON c.u = p.u AND c.ep = p.ep AND p.ts >= c.ts "
+            f"WHERE p.ts IS NULL OR p.ts > c.ts + {a}"
+        )
+
+    def _abandoned_rows(self, k: int, within: float) -> str:
+        """Abandoned carts as rows of their cart's own bucket (so they add no group to P);
+        the pair query counts them once ``cart + within <= t`` (see ``avail``)."""
+        return self._row({"wb": "bucket", f"c{self.plan.abandon_cols[within]}": "1.0"}, f"ab{k}")
+
+    def _resets(self) -> str:
+        """An exposure stops counting at the first redeem at or after it (u, ep, ts, wb)."""
+        return (
+            "SELECT x.u, x.ep, r.ts AS ts, x.bucket AS wb FROM "
+            f"(SELECT u, ep, ts, bucket FROM ue WHERE tc = {_code('exposure')}) x "
+            f"ASOF JOIN (SELECT u, ep, ts FROM ue WHERE tc = {_code('redeem')}) r "
+            "ON x.u = r.u AND x.ep = r.ep AND r.ts >= x.ts"
+        )
 
     def _fatigue_resets(self) -> str:
-        """An exposure stops counting at the first redeem at or after it."""
-        source = (
-            "(SELECT x.u, x.ep, r.ts AS ts, x.bucket AS wb FROM "
-            "(SELECT u, ep, ts, bucket FROM ue WHERE type = 'exposure') x "
-            "ASOF JOIN (SELECT u, ep, ts FROM ue WHERE type = 'redeem') r "
-            "ON x.u = r.u AND x.ep = r.ep AND r.ts >= x.ts)"
-        )
         exprs = {"bucket": f"CAST(floor(ts / {self.bucket}) AS BIGINT)", "fat": "-1.0"}
-        return self._row(exprs, source)
+        return self._row(exprs, "resets")
 
     def _sums(self) -> str:
         out = []
@@ -227,17 +257,37 @@ class BatchSQL:
         p = self.plan
         width = max(p.max_window, 1)
         values = ", ".join(f"x.{v}" for v in self._values())
-        joined = (
-            f"SELECT q.idx, q.cur, q.t, x.wb, {values} FROM q JOIN P x ON x.u = q.u AND "
-            f"x.ep = q.ep AND x.bucket < q.cur AND x.wb > q.cur - {width} "
-            f"UNION ALL SELECT q.idx, q.cur, q.t, x.wb, {values} FROM q JOIN Ccur x ON x.u = q.u "
-            "AND x.ep = q.ep AND x.bucket = q.cur AND x.ts <= q.t"
+        # avail{k}: abandoned carts (at their cart's bucket) count once cart + within <= t:
+        # whole buckets before cur - within, and the carts of that bucket up to t - within.
+        lags = [p.spec.buckets_of(a, "within") for a in p.carts]
+        avail_p = "".join(
+            f", CAST(x.wb < q.cur - {b} AS DOUBLE) AS avail{k}" for k, b in enumerate(lags)
         )
+        avail_c = "".join(f", 0.0 AS avail{k}" for k in range(len(lags)))
+        joined = (
+            f"SELECT q.idx, q.cur, q.t, x.wb, {values}{avail_p} FROM q JOIN P x ON x.u = q.u AND "
+            f"x.ep = q.ep AND x.bucket < q.cur AND x.wb > q.cur - {width} "
+            f"UNION ALL SELECT q.idx, q.cur, q.t, x.wb, {values}{avail_c} FROM q JOIN Ccur x "
+            "ON x.u = q.u AND x.ep = q.ep AND x.bucket = q.cur AND x.ts <= q.t"
+        )
+        for k, (within, b) in enumerate(zip(p.carts, lags, strict=True)):
+            cells = ", ".join(self._cart_cell(v, within) for v in self._values())
+            avail = "".join(f", {1.0 if j == k else 0.0} AS avail{j}" for j in range(len(lags)))
+            joined += (
+                f" UNION ALL SELECT q.idx, q.cur, q.t, a.bucket AS wb, {cells}{avail} FROM q "
+                f"JOIN ab{k} a ON a.u = q.u AND a.ep = q.ep AND a.bucket = q.cur - {b} "
+                f"AND a.ts + {num(within)} <= q.t"
+            )
         # One 0/1 factor per window, computed once per row: cheaper than a FILTER per sum.
         flags = ", ".join(f"CAST(wb > cur - {w} AS DOUBLE) AS in{w}" for w in p.windows)
         flagged = f"SELECT *{', ' + flags if flags else ''} FROM ({joined})"
+        carts = {f"c{col}": k for k, col in enumerate(p.abandon_cols.values())}
         aggs = [
-            (self._distinct_count(v, w) if v.startswith("dc") else f"sum({v} * in{w}) AS {v}_{w}")
+            (
+                self._distinct_count(v, w)
+                if v.startswith("dc")
+                else f"sum({v} * in{w}{f' * avail{carts[v]}' if v in carts else ''}) AS {v}_{w}"
+            )
             for v in self._values()
             for w in self._windows_of(v)
         ]
@@ -256,6 +306,16 @@ class BatchSQL:
             f"WITH s AS ({sums}), l AS ({latest}) SELECT q.idx, q.u, q.t, {features} "
             "FROM q LEFT JOIN s USING (idx) LEFT JOIN l USING (idx)"
         )
+
+    def _cart_cell(self, value: str, within: float) -> str:
+        """The value of column ``value`` in an abandoned-cart row of the pair query."""
+        if value == f"c{self.plan.abandon_cols[within]}":
+            return "1.0"
+        if value.startswith("lk"):
+            return "CAST(NULL AS DOUBLE)"
+        if value.startswith("dc"):
+            return "CAST([] AS VARCHAR[])" if self.universe is None else "CAST(0 AS BIGINT)"
+        return "0.0"
 
     def _windows_of(self, value: str) -> list[int]:
         """The windows a value column is summed over (none for decayed columns)."""

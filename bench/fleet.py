@@ -82,11 +82,18 @@ async def _node_cycle(conn: Conn, token: str, running: dict[str, str | None]) ->
     return took
 
 
-async def _client(port: int, tokens: list[str], conns: int, seconds: float, rate: float,
-                  stop_file: str | None) -> dict[str, Any]:  # fmt: skip
+async def _client(
+    port: int,
+    tokens: list[str],
+    conns: int,
+    seconds: float,
+    rate: float,
+    stop_file: str | None,
+    running_version: str | None,
+) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
-    running: dict[str, str | None] = {}
+    running: dict[str, str | None] = dict.fromkeys(tokens, running_version)
     beats = 0
     start = time.perf_counter()
     deadline = start + seconds
@@ -125,7 +132,7 @@ async def _client(port: int, tokens: list[str], conns: int, seconds: float, rate
             "latencies": latencies, "errors": errors[:5], "n_errors": len(errors)}  # fmt: skip
 
 
-def _client_process(args: tuple[int, list[str], int, float, float, str | None], out: Any) -> None:
+def _client_process(args: tuple[Any, ...], out: Any) -> None:
     try:
         import uvloop
 
@@ -135,14 +142,24 @@ def _client_process(args: tuple[int, list[str], int, float, float, str | None], 
     out.put(asyncio.run(_client(*args)))
 
 
-def run_load(port: int, tokens: list[str], procs: int, conns: int, seconds: float, rate: float,
-             stop_file: str | None = None) -> dict[str, Any]:  # fmt: skip
+def run_load(
+    port: int,
+    tokens: list[str],
+    procs: int,
+    conns: int,
+    seconds: float,
+    rate: float,
+    stop_file: str | None = None,
+    running: str | None = "v1",
+) -> dict[str, Any]:
+    """Simulated nodes (``running``: the version they run at the start) for ``seconds``;
+    ``rate`` heartbeats/s in all (0: as fast as the hub answers)."""
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     shares = [tokens[p::procs] for p in range(procs)]
     workers = [
         ctx.Process(target=_client_process,
-                    args=((port, share, conns, seconds, rate / procs, stop_file), out))
+                    args=((port, share, conns, seconds, rate / procs, stop_file, running), out))
         for share in shares
     ]  # fmt: skip
     for w in workers:
@@ -272,7 +289,8 @@ def main() -> None:
                 for version in ("v1", "v2"):
                     admin.upload_bundle(make_bundle(root, version))
                 admin.create_rollout("v1", [100], soak_heartbeats=1)
-            run_load(port, tokens, args.procs, args.conns, 2.0, 0.0)  # warm-up
+            run_load(port, tokens, args.procs, args.conns, 8.0, 0.0, running=None)  # warm-up:
+            # every node learns v1 from its first heartbeat's answer and reports it running
             cpu0 = cpu_seconds(hub.pid)
             closed = run_load(port, tokens, args.procs, args.conns, args.seconds, 0.0)
             hub_cpu_us = (cpu_seconds(hub.pid) - cpu0) / max(closed["beats"], 1) * 1e6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,19 @@ import pytest
 from edgemark.bundle import TrustStore, build_bundle, generate_keypair, load_signing_key
 from edgemark.features import DEFAULT_SPEC
 from tests.edge.edge_support import OFFERS, POLICY, T0, BundleFactory
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_blas_thread() -> Iterator[None]:
+    """As a node process runs (the edge CLI sets OPENBLAS_NUM_THREADS=1): a BLAS thread pool
+    makes the policy's small solves many times slower on a busy 2-core machine."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # the tests still run, only slower on a busy machine
+        yield
+        return
+    with threadpool_limits(limits=1):
+        yield
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from edgemark.bundle import Manifest
+from edgemark.bundle import Manifest, TrustStore, verify_bundle
 from edgemark.edge._contextual import (
     ContextualPolicy,
     context_size,
@@ -28,8 +28,9 @@ from edgemark.edge._drift import DriftMonitor, read_references
 from edgemark.edge._experiments import Assignment
 from edgemark.edge._guardrails import Guardrails
 from edgemark.edge._policy import ThompsonPolicy
-from edgemark.edge._settings import PolicySettings
-from edgemark.errors import BundleError, EdgeError
+from edgemark.edge._settings import PolicySettings, parse_policy
+from edgemark.errors import BundleError, BundleSignatureError, EdgeError
+from edgemark.features import FeatureSpec
 from edgemark.models import OnnxScorer, run_selftest
 
 FloatArray = npt.NDArray[np.float64]
@@ -86,6 +87,30 @@ class Active:
             return fallback
         count = float(vector[self.basket[1]])
         return float(vector[self.basket[0]]) / count if count > 0 else fallback
+
+
+def prepare_bundle(
+    path: Path, trust: TrustStore | None, spec: FeatureSpec
+) -> tuple[Manifest, PolicySettings, OnnxScorer]:
+    """Verify a bundle and build what does not depend on the node's state (no swap).
+
+    Raises the ``BundleError`` of the first failed check: signature, integrity, runtime
+    requirements (``verify_bundle``), feature spec, policy, model, self-test.
+    """
+    if trust is None:
+        raise BundleSignatureError(
+            "This runtime has no trust store, so no bundle can be verified; start it "
+            "with trust=TrustStore.from_directory(<dir of trusted *.pub keys>)."
+        )
+    manifest = verify_bundle(path, trust)
+    if manifest.feature_spec_hash != spec.spec_hash():
+        raise BundleError(
+            f"Bundle {manifest.version} was built for feature spec "
+            f"{manifest.feature_spec_hash[:12]}, this node computes "
+            f"{spec.spec_hash()[:12]}; rebuild it with the node's spec."
+        )
+    settings = parse_policy(manifest.policy, manifest.offers)
+    return manifest, settings, build_scorer(path, manifest, len(spec.names))
 
 
 def build_scorer(path: Path, manifest: Manifest, n_features: int) -> OnnxScorer:

@@ -19,6 +19,17 @@ from edgemark.events import Pseudonymizer
 ERASED_TABLES = ("attributions", "contributions", "conversions", "decisions", "events", "features")
 
 
+def node_pseudonymizer(state_dir: Path, key: bytes | None) -> Pseudonymizer:
+    """The node's pseudonymiser: ``key`` if given, else ``state_dir/node.key`` (created,
+    mode 0600, on first start)."""
+    if key is not None:
+        return Pseudonymizer(key)
+    path = state_dir / "node.key"
+    if path.exists():
+        return Pseudonymizer.from_key_file(path)
+    return Pseudonymizer.create_key_file(path)
+
+
 def erase_user_state(state_dir: str | os.PathLike[str], user: str) -> dict[str, int]:
     """Remove ``user`` (the raw id) from the node state in ``state_dir``; counts per table.
 

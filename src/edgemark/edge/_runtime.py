@@ -24,28 +24,26 @@ from typing import Any
 
 import numpy as np
 
-from edgemark.bundle import Manifest, TrustStore, verify_bundle
-from edgemark.edge._active import Active, VersionHealth, build_active, build_scorer
-from edgemark.edge._contextual import pick
-from edgemark.edge._experiments import EXPLORE, HOLDOUT, Assignment, assign
+from edgemark.bundle import Manifest, TrustStore
+from edgemark.edge._active import Active, VersionHealth, build_active, prepare_bundle
+from edgemark.edge._erase import node_pseudonymizer
+from edgemark.edge._experiments import EXPLORE, HOLDOUT, assign
+from edgemark.edge._maintenance import Maintenance
 from edgemark.edge._memory import LastDecision, NodeMemory
 from edgemark.edge._outbox import Outbox
 from edgemark.edge._release import Release, release_days
-from edgemark.edge._settings import PolicySettings, parse_policy
+from edgemark.edge._serving import check_offer, count_conversion, decision_row, serve_policy
+from edgemark.edge._settings import stored_settings
 from edgemark.edge._state import StateStore
 from edgemark.edge._status import node_stats
 from edgemark.edge._types import Decision, DecisionRequest, ObserveResult
 from edgemark.errors import (
-    BundleError,
-    BundleSignatureError,
     EdgeError,
-    EdgemarkError,
     EventError,
     ModelError,
     NoBundleError,
-    UnknownOfferError,
 )
-from edgemark.events import Event, Pseudonymizer, validate_event
+from edgemark.events import Event, validate_event
 from edgemark.features import DEFAULT_SPEC, OnlineFeatures
 from edgemark.privacy import LedgerEntry, PrivacyBudget, PrivacyLedger
 
@@ -53,8 +51,6 @@ log = logging.getLogger(__name__)
 _DAY = 86400
 _RING = 4096
 _USER_CACHE = 200_000
-_LEARN_CHUNK = 2000
-_MODEL_EVERY_S = 5.0
 DEFAULT_BUDGET = PrivacyBudget(epsilon=100.0, period_days=30)
 
 
@@ -98,30 +94,32 @@ class Runtime:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.node_id = node_id
         self._trust = trust
-        self._pseudo = self._pseudonymizer(key)
+        self._pseudo = node_pseudonymizer(self.state_dir, key)
         base = [seed, zlib.crc32(node_id.encode())]
         self._np_rng = np.random.default_rng([*base, 1])
         self._random = random.Random(f"{seed}:{node_id}").random
         self._ids = random.Random(os.urandom(16)).getrandbits  # unique across restarts
         self._lock = threading.RLock()
-        self._commit_lock = threading.Lock()
         inline = maintenance_interval_s is None
         self._batch = batch_size if batch_size is not None else (256 if inline else 8192)
         self._store = StateStore(self.state_dir / "edge.db", durability=durability)
         self._names = DEFAULT_SPEC.names
         self._features = OnlineFeatures(DEFAULT_SPEC)
         self._memory = NodeMemory(self._features)
-        self._settings = self._load_settings()
+        self._settings = stored_settings(self._store.meta_items("policy:"))
         self._posteriors = self._store.posteriors()
-        self._posteriors_written = dict(self._posteriors)
         self._saved_models = self._store.models()
-        self._retention_s = event_retention_days * _DAY
+        retention_s = event_retention_days * _DAY
         self._memory.restore(
             self._store,
             self._settings,
             lambda _experiment: 2 + len(self._names),
-            seen_since=self._store.watermark() - self._retention_s,
+            seen_since=self._store.watermark() - retention_s,
         )
+        self._maint = Maintenance(
+            self._store, self._memory, self._lock, self._posteriors, self._np_rng, retention_s
+        )
+        self._commit_lock = self._maint.commit_lock
         self._memory.attributed = {o: [c, r] for o, (c, r) in self._store.attributed().items()}
         self._node_budget = privacy_budget
         self._ledger = PrivacyLedger(
@@ -136,13 +134,10 @@ class Runtime:
         self._active: Active | None = None
         self._closing = threading.Event()
         self._maintainer: threading.Thread | None = None
-        self._last_prune = 0.0
-        self._learned: list[str] = []  # outcomes learned, not yet written with the posterior
-        self._models_written = time.monotonic()
         if not inline:
             self._maintainer = threading.Thread(
-                target=self._maintain_forever,
-                args=(maintenance_interval_s,),
+                target=self._maint.run_forever,
+                args=(maintenance_interval_s, self._closing, lambda: self._active),
                 name=f"edge-maintenance-{node_id}",
                 daemon=True,
             )
@@ -156,24 +151,11 @@ class Runtime:
         requirements, feature spec, policy, model, ``"self-test failed: ..."``); the current
         bundle keeps serving in that case.
         """
-        if self._trust is None:
-            raise BundleSignatureError(
-                "This runtime has no trust store, so no bundle can be verified; start it "
-                "with trust=TrustStore.from_directory(<dir of trusted *.pub keys>)."
-            )
         path = Path(bundle_dir)
-        manifest = verify_bundle(path, self._trust)
-        if manifest.feature_spec_hash != DEFAULT_SPEC.spec_hash():
-            raise BundleError(
-                f"Bundle {manifest.version} was built for feature spec "
-                f"{manifest.feature_spec_hash[:12]}, this node computes "
-                f"{DEFAULT_SPEC.spec_hash()[:12]}; rebuild it with the node's spec."
-            )
-        settings = parse_policy(manifest.policy, manifest.offers)
-        scorer = build_scorer(path, manifest, len(self._names))
+        manifest, settings, scorer = prepare_bundle(path, self._trust, DEFAULT_SPEC)
         with self._commit_lock:  # no learning or write while state moves to the new bundle
             with self._lock:
-                self._save_beta_counts()
+                self._maint.save_beta_counts(self._active)
                 previous = self._active
             active = build_active(
                 path,
@@ -190,12 +172,14 @@ class Runtime:
                 rng=self._np_rng,
             )
             if previous is None or previous.settings.experiment != settings.experiment:
+                self._maint.write(previous)  # so the counters below see every decision
                 since = self._memory.watermark - active.guards.horizon_s()
                 rows = self._store.recent_decisions(since)
                 active.guards.restore(
                     (u, t, o) for _i, u, t, e, o in rows if e == settings.experiment
                 )
-                self._memory.restore_touches(rows, self._touch_lookback)
+                if previous is None:  # on start; later, touches are already in memory
+                    self._memory.restore_touches(rows, self._touch_lookback)
             with self._lock:
                 self._settings[settings.experiment] = settings
                 self._active = active
@@ -259,16 +243,16 @@ class Runtime:
             except ModelError as exc:
                 self._health_of(active.version).errors += 1
                 raise EdgeError(f"Scoring failed on bundle {active.version}: {exc}") from exc
-            allowed, blocked, _limited = active.guards.check(
-                pseudonym,
-                ts,
-                request.context,
-                score,
-                (request.consent_personalization, request.consent_measurement),
-            )
+            layer = assignment.layer
+            allowed: tuple[bool, ...] = ()
+            blocked: tuple[str, ...] = ()
+            if layer != HOLDOUT:  # a holdout shows nothing: no guardrail to ask
+                consent = (request.consent_personalization, request.consent_measurement)
+                allowed, blocked, _ = active.guards.check(
+                    pseudonym, ts, request.context, score, consent
+                )
             if assignment.excluded:
                 allowed = tuple(a and i not in assignment.excluded for i, a in enumerate(allowed))
-            layer = assignment.layer
             offers = settings.offers
             if layer == HOLDOUT:
                 arm, shown, probability = HOLDOUT, 0, assignment.share
@@ -277,30 +261,24 @@ class Runtime:
                 arm, probability = offers[k], assignment.share / len(offers)
                 shown = k + 1 if allowed[k] else 0
             else:
-                shown, p = self._serve(active, x, vector, score, allowed)
+                shown, p = serve_policy(active, x, vector, score, allowed, self._random)
                 arm = offers[shown - 1] if shown else "none"
                 probability = assignment.share * p
             offer = offers[shown - 1] if shown else None
             decision_id = f"{self._ids(80):020x}"
-            self._record(
-                active,
-                request,
-                pseudonym,
-                assignment,
-                layer,
-                arm,
-                shown,
-                probability,
-                x,
-                decision_id,
+            row, last = decision_row(
+                active, request, pseudonym, assignment, arm, shown, probability, x, decision_id
             )
+            self._memory.record_decision(pseudonym, row, last)
+            active.guards.record(pseudonym, ts, None if offer is None else shown - 1)
+            self._count(active.version, layer, shown)
             latency_us = (time.perf_counter_ns() - start) / 1000.0
             self._latency[self._n_latency % _RING] = latency_us
             self._n_latency += 1
             full = self._maintainer is None and self._memory.buffered >= self._batch
         if full or self._memory.buffered >= 8 * self._batch:  # inline mode, or back-pressure
             with self._commit_lock:
-                self._maintain_once()
+                self._maint.run_once(self._active)
         return Decision(
             decision_id,
             offer,
@@ -314,85 +292,6 @@ class Runtime:
             layer=layer,
             assignments=assignment.others,
         )
-
-    def _serve(
-        self,
-        active: Active,
-        x: Any,
-        vector: Any,
-        score: float | None,
-        allowed: Sequence[bool],
-    ) -> tuple[int, float]:
-        """The policy layer: (shown arm, probability within the layer)."""
-        settings = active.settings
-        kind = settings.policy
-        if kind == "contextual" and active.contextual is not None:
-            basket = active.basket_of(vector, settings.default_basket)
-            probs = active.contextual.probabilities(
-                active.blank if x is None else x, basket, allowed
-            )
-            shown = pick(probs, self._random())
-            return shown, probs[shown]
-        if kind == "propensity" and (score is None or score < settings.propensity_threshold):
-            return 0, 1.0
-        if kind == "uniform":
-            weights = [1.0 if ok else 0.0 for ok in allowed]
-        else:  # thompson (and propensity above its threshold): Beta-Bernoulli on conversion
-            weights = [p if ok else 0.0 for p, ok in zip(active.beta.pi_list, allowed, strict=True)]
-        total = sum(weights)
-        if total <= 0.0:
-            return 0, 1.0
-        k = pick([w / total for w in weights], self._random())
-        if kind != "uniform":
-            active.beta.record_exposure(k)
-        return k + 1, weights[k] / total
-
-    def _record(
-        self,
-        active: Active,
-        request: DecisionRequest,
-        pseudonym: str,
-        assignment: Assignment,
-        layer: str,
-        arm: str,
-        shown: int,
-        probability: float,
-        x: Any,
-        decision_id: str,
-    ) -> None:
-        settings = active.settings
-        offer = settings.offers[shown - 1] if shown else None
-        row = (
-            decision_id,
-            pseudonym,
-            request.ts,
-            int(request.ts // _DAY),
-            settings.experiment,
-            arm,
-            offer,
-            probability,
-            active.version,
-            int(request.consent_measurement),
-            layer,
-            assignment.others_json,
-            None if x is None else x.tobytes(),
-            int(x is None),
-        )
-        lookback = settings.lookback_s(offer or arm)
-        last = LastDecision(
-            decision_id, request.ts, settings.experiment, layer, arm, shown, x, lookback,
-            False, x is None,
-        )  # fmt: skip
-        self._memory.record_decision(pseudonym, row, last)
-        active.guards.record(pseudonym, request.ts, None if offer is None else shown - 1)
-        version = active.version
-        self._by_version[version] = self._by_version.get(version, 0) + 1
-        health = self._health_of(version)
-        health.decisions += 1
-        if layer == HOLDOUT:
-            health.holdout_exposures += 1
-        elif shown:
-            health.treatment_exposures += 1
 
     # -- outcomes -------------------------------------------------------------------------
     def observe(self, event: Event, *, durable: bool = True) -> None:
@@ -437,31 +336,13 @@ class Runtime:
         return result
 
     def _check_offer(self, event: Event) -> None:
-        active = self._active
-        if event.type in ("exposure", "redeem") and active is not None:
-            if event.offer not in active.offer_index:
-                raise UnknownOfferError(
-                    f"Event {event.event_id!r} names offer {event.offer!r}, which bundle "
-                    f"{active.version} does not know (offers: {list(active.offer_index)})."
-                )
+        check_offer(self._active, event)
 
     def _on_conversion(self, last: LastDecision) -> None:
         """Counters a conversion updates (called under the lock)."""
         active = self._active
-        health = self._health.get(active.version) if active else None
-        if health is not None:
-            if last.layer == HOLDOUT:
-                health.holdout_conversions += 1
-            elif last.shown:
-                health.treatment_conversions += 1
-        if last.layer != "policy" or not last.shown:
-            return
-        if active is not None and active.settings.experiment == last.experiment:
-            active.beta.record_conversion(last.shown - 1)
-            return
-        key = (last.experiment, last.arm)
-        exposures, conversions = self._posteriors.get(key, (0.0, 0.0))
-        self._posteriors[key] = (exposures, min(conversions + 1.0, exposures))
+        count_conversion(active, self._health.get(active.version) if active else None,
+                         self._posteriors, last)  # fmt: skip
 
     # -- reports, erasure and figures -----------------------------------------------------
     def close_days(self, until_day: int) -> Release:
@@ -534,12 +415,12 @@ class Runtime:
     def commit(self) -> None:
         """Write every change so far in one transaction (group commit across threads)."""
         with self._commit_lock:
-            self._write()
+            self._maint.write(self._active)
 
     def flush(self) -> None:
         """Learn resolved outcomes, redraw the policy's ensemble and write everything now."""
         with self._commit_lock:
-            self._maintain_once(force=True)
+            self._maint.run_once(self._active, force=True)
 
     def close(self) -> None:
         """Stop the maintenance thread, flush everything and close the database."""
@@ -550,89 +431,14 @@ class Runtime:
         self._store.close()
 
     # -- internals ------------------------------------------------------------------------
-    def _write(self, *, models: bool = False) -> None:
-        """Take the changes under the lock (a consistent cut), write them outside it.
-
-        The policy's posterior is large, so it is written at most every
-        ``_MODEL_EVERY_S`` (or when ``models``), together with the resolved flags of exactly
-        the outcomes it has learned; until then those decisions stay open in the file, and
-        a restart learns them again. Caller holds ``_commit_lock`` (the only place the
-        posterior changes), so it can be read outside the runtime lock.
-        """
-        with self._lock:
-            changes = self._memory.take_changes()
-            self._save_beta_counts()
-            changes.posteriors = {
-                k: v for k, v in self._posteriors.items() if self._posteriors_written.get(k) != v
-            }
-            active = self._active
-        due = models or time.monotonic() - self._models_written >= _MODEL_EVERY_S
-        learned: list[str] = []
-        if due and self._learned and active is not None and active.contextual is not None:
-            changes.models = {active.settings.experiment: active.contextual.state()}
-            learned, self._learned = self._learned, []
-            changes.resolved.extend(learned)
-        try:
-            self._store.write(changes)
-        except Exception:
-            self._learned[:0] = learned
-            with self._lock:
-                self._memory.give_back(changes)
-            raise
-        self._posteriors_written.update(changes.posteriors)
-        if learned:
-            self._models_written = time.monotonic()
-
-    def _maintain_forever(self, interval_s: float) -> None:
-        while not self._closing.wait(interval_s):
-            try:
-                with self._commit_lock:
-                    self._maintain_once()
-            except Exception:  # keep serving; the next round retries the write
-                log.exception("edge state maintenance failed")
-
-    def _maintain_once(self, force: bool = False) -> None:
-        """Resolve, learn, redraw, bin drift and write (caller holds ``_commit_lock``)."""
-        with self._lock:
-            self._memory.sweep()
-            outcomes, self._memory.outcomes = self._memory.outcomes, []
-            active = self._active
-            beta = active.beta.snapshot() if active and active.beta.stale else None
-        learned = [outcome[5] for outcome in outcomes]
-        if active is not None and active.contextual is not None:
-            batch = [
-                (shown, x, y)
-                for experiment, _user, shown, x, y, _id in outcomes
-                if experiment == active.settings.experiment and len(x) == active.dim
-            ]
-            for start in range(0, len(batch), _LEARN_CHUNK):  # bounded Newton systems
-                active.contextual.learn_batch(batch[start : start + _LEARN_CHUNK])
-        if active is not None:
-            if learned and active.contextual is not None:
-                active.contextual.refresh(self._np_rng)
-            if beta is not None:
-                pi = active.beta.estimate(*beta, self._np_rng)
-                with self._lock:
-                    active.beta.install(pi)
-            active.drift.update()
-        if active is None or active.contextual is None:
-            with self._lock:
-                self._memory.learned(learned)  # nothing to persist with them
-        else:
-            self._learned.extend(learned)
-        self._write(models=force)
-        self._prune()
-
-    def _prune(self) -> None:
-        now = time.monotonic()
-        if now - self._last_prune < 60.0:
-            return
-        self._last_prune = now
-        horizon = self._memory.watermark - self._retention_s
-        with self._lock:
-            self._memory.prune_seen(horizon)
-            self._memory.evict_inactive()
-        self._store.prune(horizon, None)
+    def _count(self, version: str, layer: str, shown: int) -> None:
+        self._by_version[version] = self._by_version.get(version, 0) + 1
+        health = self._health_of(version)
+        health.decisions += 1
+        if layer == HOLDOUT:
+            health.holdout_exposures += 1
+        elif shown:
+            health.treatment_exposures += 1
 
     def _health_of(self, version: str) -> VersionHealth:
         health = self._health.get(version)
@@ -640,29 +446,6 @@ class Runtime:
             health = self._health[version] = VersionHealth()
         return health
 
-    def _save_beta_counts(self) -> None:
-        active = self._active
-        if active is not None:
-            for offer, counts in active.beta.counts().items():
-                self._posteriors[(active.settings.experiment, offer)] = counts
-
     def _touch_lookback(self, experiment: str, offer: str) -> float:
         settings = self._settings.get(experiment)
         return 0.0 if settings is None else settings.lookback_s(offer)
-
-    def _load_settings(self) -> dict[str, PolicySettings]:
-        settings: dict[str, PolicySettings] = {}
-        for key, value in self._store.meta_items("policy:"):
-            try:
-                settings[key.removeprefix("policy:")] = PolicySettings.from_json(value)
-            except (EdgemarkError, KeyError, TypeError, ValueError) as exc:
-                log.warning("stored policy %s no longer parses: %s", key, exc)
-        return settings
-
-    def _pseudonymizer(self, key: bytes | None) -> Pseudonymizer:
-        if key is not None:
-            return Pseudonymizer(key)
-        path = self.state_dir / "node.key"
-        if path.exists():
-            return Pseudonymizer.from_key_file(path)
-        return Pseudonymizer.create_key_file(path)

@@ -9,13 +9,16 @@ skeleton is optional; docs/edge.md lists them with their defaults.
 from __future__ import annotations
 
 import json
+import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from edgemark.edge._guardrails import GuardrailSettings, parse_guardrails
-from edgemark.errors import BundleError
+from edgemark.errors import BundleError, EdgemarkError
+
+log = logging.getLogger(__name__)
 
 _REQUIRED = (
     "experiment",
@@ -120,6 +123,21 @@ class PolicySettings:
         offers = [{"id": o, "name": o, "discount": 0.0, "cost": 0.0} for o in raw["offers"]]
         policy = {k: v for k, v in raw.items() if k != "offers"}
         return parse_policy(policy, offers)
+
+
+def stored_settings(items: Iterable[tuple[str, str]]) -> dict[str, PolicySettings]:
+    """Settings per experiment from the meta rows ``("policy:<experiment>", json)``.
+
+    A stored policy that no longer parses is skipped with a warning (its days cannot be
+    reported, which the log says).
+    """
+    out: dict[str, PolicySettings] = {}
+    for key, value in items:
+        try:
+            out[key.removeprefix("policy:")] = PolicySettings.from_json(value)
+        except (EdgemarkError, KeyError, TypeError, ValueError) as exc:
+            log.warning("stored policy %s no longer parses: %s", key, exc)
+    return out
 
 
 def _number(policy: Mapping[str, Any], key: str, *, low: float, high: float = math.inf) -> float:

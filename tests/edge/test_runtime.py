@@ -258,3 +258,21 @@ def test_stats_report_latency_percentiles(
     assert stats["active_version"] == "v1"
     assert stats["decisions_by_version"] == {"v1": 300}
     assert 0 < stats["latency_p50_us"] <= stats["latency_p99_us"] < 50_000
+
+
+def test_old_events_and_reported_decisions_are_pruned(
+    tmp_path: Path, trust: TrustStore, make_bundle: BundleFactory
+) -> None:
+    runtime = _runtime(tmp_path, trust, event_retention_days=1.0, decision_retention_days=2)
+    runtime.load(make_bundle("v1"))
+    quiet = {"consent_personalization": False}  # no context: resolved at once
+    runtime.observe(_buy("a", T0, 5.0))
+    runtime.decide(DecisionRequest("a", T0 + 10, **quiet))  # type: ignore[arg-type]
+    runtime.reports(int(T0 // DAY) + 1)
+    runtime.decide(DecisionRequest("b", T0 + 4 * DAY, **quiet))  # type: ignore[arg-type]
+    runtime.flush()
+    runtime._maint._last_prune = 0.0  # prune now rather than in a minute
+    runtime._maint._prune()
+    counts = runtime.store.counts()
+    assert counts["decisions"] == 1 and counts["events"] == 0  # day 0 is gone, day 4 stays
+    runtime.close()

@@ -36,6 +36,7 @@ class Maintenance:
         posteriors: dict[tuple[str, str], tuple[float, float]],
         rng: np.random.Generator,
         retention_s: float,
+        decision_days: int = 90,
     ) -> None:
         self.store = store
         self.memory = memory
@@ -44,6 +45,7 @@ class Maintenance:
         self.posteriors = posteriors  # Beta counts, shared with the runtime
         self.rng = rng
         self.retention_s = retention_s
+        self.decision_days = decision_days
         self._posteriors_written = dict(posteriors)
         self._learned: list[str] = []  # learned outcomes not yet written with the posterior
         self._models_written = time.monotonic()
@@ -136,4 +138,6 @@ class Maintenance:
         with self.lock:
             self.memory.prune_seen(horizon)
             self.memory.evict_inactive()
-        self.store.prune(horizon, None)
+        # Reported, resolved decisions older than decision_days go (guardrail windows and
+        # lookbacks are far shorter); the DP rows made from them are in the outbox.
+        self.store.prune(horizon, int(self.memory.watermark // 86400) - self.decision_days)

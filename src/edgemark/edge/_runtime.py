@@ -73,6 +73,8 @@ class Runtime:
         epsilon 100 per 30 days.
     durability : "process" (survives a killed process) or "power" (also a power cut).
     outbox_max_rows : bound of unsent report rows (oldest dropped beyond it).
+    event_retention_days : how long journaled events (and so duplicate detection) are kept.
+    decision_retention_days : reported, resolved decisions older than this are deleted.
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class Runtime:
         durability: str = "process",
         outbox_max_rows: int = 100_000,
         event_retention_days: float = 2.0,
+        decision_retention_days: int = 90,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +120,13 @@ class Runtime:
             seen_since=self._store.watermark() - retention_s,
         )
         self._maint = Maintenance(
-            self._store, self._memory, self._lock, self._posteriors, self._np_rng, retention_s
+            self._store,
+            self._memory,
+            self._lock,
+            self._posteriors,
+            self._np_rng,
+            retention_s,
+            decision_retention_days,
         )
         self._commit_lock = self._maint.commit_lock
         self._memory.attributed = {o: [c, r] for o, (c, r) in self._store.attributed().items()}

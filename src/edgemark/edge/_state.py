@@ -352,6 +352,10 @@ class StateStore:
         with self._lock, self._db:
             self._db.execute("BEGIN")
             self._db.execute("DELETE FROM events WHERE ts < ?", (events_before,))
+            # Rows the hub acknowledged a week ago are never sent again.
+            self._db.execute(
+                "DELETE FROM outbox WHERE sent = 1 AND created < ?", (time.time() - 7 * 86400,)
+            )
             if decisions_before_day is not None:
                 old = (
                     "SELECT id FROM decisions WHERE day < ? AND resolved = 1"

@@ -200,22 +200,11 @@ class SyncAgent:
             return None
 
     def _flush_reports(self, errors: list[str]) -> int:
-        outbox = getattr(self.runtime, "outbox", None)
-        if outbox is not None:  # the runtime's offline-first outbox, with backoff
-            delivery = outbox.deliver(self.client.send_reports, batch=_REPORT_BATCH)
-            if delivery.error and not delivery.waited:
-                errors.append(str(delivery.error))
-            return int(delivery.sent)
-        sent = 0
-        while rows := self.runtime.store.unsent(_REPORT_BATCH):
-            try:
-                self.client.send_reports(rows)
-            except HubError as exc:
-                errors.append(_said(exc))
-                break
-            self.runtime.store.mark_sent(r["idempotency_key"] for r in rows)
-            sent += len(rows)
-        return sent
+        # The runtime's offline-first outbox paces retries (backoff with jitter) itself.
+        delivery = self.runtime.outbox.deliver(self.client.send_reports, batch=_REPORT_BATCH)
+        if delivery.error and not delivery.waited:
+            errors.append(str(delivery.error))
+        return int(delivery.sent)
 
 
 def _health(raw: Any) -> dict[str, Any] | None:

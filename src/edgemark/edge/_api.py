@@ -1,10 +1,11 @@
 """The node's local HTTP API (stdlib ``ThreadingHTTPServer`` on 127.0.0.1) for touchpoints.
 
 POST /v1/decide, /v1/events (one event or a batch), /v1/observe (batch), /v1/erase,
-/v1/reports, /v1/sync; GET /healthz, /metrics (Prometheus text), /v1/status. JSON in and
-out. What the API acknowledges is written first: it commits decisions and events to SQLite
-before it answers. Client mistakes get 4xx with ``{"detail"}``; a failure of the node
-itself gets 503 with a detail (retry later), never a traceback and never a 500.
+/v1/reports, /v1/sync, /v1/compose (copy from the bundle's content pack); GET /healthz,
+/metrics (Prometheus text), /v1/status. JSON in and out. What the API acknowledges is
+written first: it commits decisions and events to SQLite before it answers. Client
+mistakes get 4xx with ``{"detail"}``; a failure of the node itself gets 503 with a detail
+(retry later), never a traceback and never a 500.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgemark._extras import require
 from edgemark.edge._metrics import CONTENT_TYPE, render_metrics
 from edgemark.edge._runtime import Runtime
 from edgemark.edge._types import DecisionRequest
-from edgemark.errors import EdgeError, EdgemarkError, NoBundleError
+from edgemark.errors import EdgeError, EdgemarkError, MissingExtraError, NoBundleError
 
 if TYPE_CHECKING:
     from edgemark.edge._agent import SyncAgent
@@ -78,6 +80,7 @@ class EdgeAPI:
             ("POST", "/v1/erase"): self._erase,
             ("POST", "/v1/sync"): self._sync,
             ("POST", "/v1/reports"): self._reports,
+            ("POST", "/v1/compose"): self._compose,
             ("GET", "/v1/status"): lambda _: self._status(),
             ("GET", "/healthz"): lambda _: self._health(),
             ("GET", "/metrics"): lambda _: _Text(
@@ -143,6 +146,20 @@ class EdgeAPI:
         if self.durable_decisions:
             self.runtime.commit()
         return {"decision": decisions[0]} if single else {"decisions": decisions}
+
+    def _compose(self, body: Any) -> dict[str, Any]:
+        try:  # the content plane is an extra; a node without it has no pack to compose from
+            content = require("edgemark.content", "content")
+        except MissingExtraError as exc:
+            raise _HTTPError(409, str(exc)) from None
+        request = content.compose_request_from_dict(body)  # ConfigError -> 400
+        try:
+            copy = self.runtime.compose(request)
+        except NoBundleError:
+            raise
+        except EdgeError as exc:  # the serving bundle carries no content pack
+            raise _HTTPError(409, str(exc)) from None
+        return {"copy": copy.to_dict()}
 
     def _events(self, body: Any) -> dict[str, Any]:
         if isinstance(body, dict) and "events" not in body and "event_id" in body:

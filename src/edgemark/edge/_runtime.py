@@ -19,6 +19,7 @@ import threading
 import time
 import zlib
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ import numpy as np
 
 from edgemark.bundle import Manifest, TrustStore
 from edgemark.edge._active import Active, VersionHealth, build_active, prepare_bundle
+from edgemark.edge._content import open_pack
 from edgemark.edge._erase import node_pseudonymizer
 from edgemark.edge._experiments import EXPLORE, HOLDOUT, assign
 from edgemark.edge._maintenance import Maintenance
@@ -33,7 +35,7 @@ from edgemark.edge._memory import LastDecision, NodeMemory
 from edgemark.edge._outbox import Outbox
 from edgemark.edge._release import Release, release_days
 from edgemark.edge._serving import check_offer, count_conversion, decision_row, serve_policy
-from edgemark.edge._settings import stored_settings
+from edgemark.edge._settings import PolicySettings, stored_settings
 from edgemark.edge._state import StateStore
 from edgemark.edge._status import node_stats
 from edgemark.edge._types import Decision, DecisionRequest, ObserveResult
@@ -45,6 +47,7 @@ from edgemark.errors import (
 )
 from edgemark.events import Event, validate_event
 from edgemark.features import DEFAULT_SPEC, OnlineFeatures
+from edgemark.models import OnnxScorer
 from edgemark.privacy import LedgerEntry, PrivacyBudget, PrivacyLedger
 
 log = logging.getLogger(__name__)
@@ -141,6 +144,7 @@ class Runtime:
         self._latency = np.zeros(_RING, dtype=np.float64)
         self._n_latency = 0
         self._active: Active | None = None
+        self._content_lock = threading.Lock()  # a pack is closed only when no compose uses it
         self._closing = threading.Event()
         self._maintainer: threading.Thread | None = None
         if not inline:
@@ -162,6 +166,23 @@ class Runtime:
         """
         path = Path(bundle_dir)
         manifest, settings, scorer = prepare_bundle(path, self._trust, DEFAULT_SPEC)
+        content = open_pack(path, manifest)  # pack and model swap together, or neither
+        try:
+            self._swap(path, manifest, settings, scorer, content)
+        except BaseException:
+            if content is not None:
+                content.close()
+            raise
+        return manifest
+
+    def _swap(
+        self,
+        path: Path,
+        manifest: Manifest,
+        settings: PolicySettings,
+        scorer: OnnxScorer,
+        content: Any | None,
+    ) -> None:
         with self._commit_lock:  # no learning or write while state moves to the new bundle
             with self._lock:
                 self._maint.save_beta_counts(self._active)
@@ -180,6 +201,7 @@ class Runtime:
                 model_state=self._saved_models.get(settings.experiment),
                 rng=self._np_rng,
             )
+            active = replace(active, content=content)
             if previous is None or previous.settings.experiment != settings.experiment:
                 self._maint.write(previous)  # so the counters below see every decision
                 since = self._memory.watermark - active.guards.horizon_s()
@@ -198,7 +220,9 @@ class Runtime:
             self._store.set_meta(f"policy:{settings.experiment}", settings.to_json())
             self._store.set_meta("active_version", manifest.version)
             self._store.set_meta("active_dir", str(path.resolve()))
-        return manifest
+        if previous is not None and previous.content is not None:
+            with self._content_lock:  # no compose is using the old pack any more
+                previous.content.close()
 
     def reload_last(self) -> Manifest | None:
         """Load the last bundle that was serving before a restart, if it still verifies."""
@@ -212,6 +236,26 @@ class Runtime:
         """Version of the serving bundle, or None."""
         active = self._active
         return None if active is None else active.version
+
+    def compose(self, request: Any) -> Any:
+        """Copy variants for a ``ComposeRequest`` from the serving bundle's content pack.
+
+        Returns a ``ComposedCopy``. Raises ``NoBundleError`` without a bundle and
+        ``EdgeError`` when the bundle carries no content pack.
+        """
+        with self._content_lock:
+            active = self._active
+            if active is None:
+                raise NoBundleError(
+                    "No verified bundle is loaded; sync with the hub (POST /v1/sync) or "
+                    "Runtime.load(<bundle dir>) first."
+                )
+            if active.content is None:
+                raise EdgeError(
+                    f"Bundle {active.version} carries no content pack; build one with "
+                    "'edgemark content pack build' and ship it as content/* bundle files."
+                )
+            return active.content.compose(request)
 
     # -- hot path -------------------------------------------------------------------------
     def decide(self, request: DecisionRequest) -> Decision:
@@ -438,6 +482,10 @@ class Runtime:
             self._maintainer.join(timeout=30)
         self.flush()
         self._store.close()
+        active = self._active
+        if active is not None and active.content is not None:
+            with self._content_lock:
+                active.content.close()
 
     # -- internals ------------------------------------------------------------------------
     def _count(self, version: str, layer: str, shown: int) -> None:

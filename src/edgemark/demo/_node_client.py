@@ -36,6 +36,11 @@ class LocalNodeClient:
         """Queue the DP reports of every day before ``until_day``."""
         return self._post("/v1/reports", {"until_day": until_day})
 
+    def compose(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Copy variants from the node's content pack (``EdgeError`` if it serves none)."""
+        copy: dict[str, Any] = self._post("/v1/compose", request)["copy"]
+        return copy
+
     def status(self) -> dict[str, Any]:
         """The node's status figures."""
         return self._json(self._http.get("/v1/status"))

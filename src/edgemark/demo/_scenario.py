@@ -27,8 +27,9 @@ from edgemark.demo._node_client import LocalNodeClient
 from edgemark.demo._prepare import DAY, Prepared, prepare
 from edgemark.demo._processes import ManagedProcess, start_edgemark, wait_healthy
 from edgemark.demo._settings import DemoSettings
-from edgemark.errors import ConfigError
+from edgemark.errors import ConfigError, EdgeError
 from edgemark.hub import AdminClient
+from edgemark.measure import uplift_from_reports
 from edgemark.sim import RetailWorld, SimConfig, Visit
 
 Progress = Callable[[str, int, int], None]
@@ -56,6 +57,7 @@ class DemoRun:
     reports: list[dict[str, Any]] = field(default_factory=list)
     rejected_events: int = 0
     wall_time_s: float = 0.0
+    content: dict[str, Any] = field(default_factory=dict)
 
 
 class _Terminated(KeyboardInterrupt):
@@ -108,6 +110,7 @@ def run_demo(settings: DemoSettings, progress: Progress | None = None) -> DemoRu
             run.rollouts = admin.rollouts()["rollouts"]
             run.nodes = admin.nodes()["nodes"]
             run.reports = admin.reports()["reports"]
+            run.content = _compose_copy(world, clients, run)
     finally:
         if admin is not None:
             admin.close()
@@ -245,6 +248,37 @@ def _drive(
             client.close_days(day_index)
     report("Simulating days at the edge", settings.days, settings.days)
     _sync_all(clients)
+
+
+def _compose_copy(
+    world: RetailWorld, clients: list[LocalNodeClient], run: DemoRun
+) -> dict[str, Any]:
+    """An offer blurb for the best-measured offer and a headline, from a node serving v2's
+    content pack; empty when no pack was built (no content extra or MiniLM package)."""
+    estimates = uplift_from_reports(run.reports, strata_key="node_id")
+    items = [i for i in run.prepared.catalog if i.get("in_stock", True)]
+    if not estimates or not items:
+        return {}
+    best = max(estimates, key=lambda e: e.uplift)
+    offer = next(o for o in world.offers if o.id == best.arm)
+    sku = str(items[0]["sku"])
+    base = {"sku": sku, "surface": "screen", "seed": run.settings.seed}
+    for client in clients:
+        try:
+            blurb = client.compose(
+                {**base, "copy_type": "offer_blurb", "offer_id": offer.id, "offer_name": offer.name}
+            )
+            headline = client.compose({**base, "copy_type": "headline"})
+        except EdgeError:  # this node does not serve a bundle with a pack
+            continue
+        return {
+            "node": client.name,
+            "sku": sku,
+            "offer": offer.id,
+            "offer_blurb": blurb,
+            "headline": headline,
+        }
+    return {}
 
 
 def _in_progress(admin: AdminClient) -> bool:

@@ -170,8 +170,9 @@ class Runtime:
         try:
             self._swap(path, manifest, settings, scorer, content)
         except BaseException:
-            if content is not None:
-                content.close()
+            active = self._active
+            if content is not None and (active is None or active.content is not content):
+                content.close()  # not swapped in: nothing else will close it
             raise
         return manifest
 

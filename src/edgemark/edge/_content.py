@@ -11,7 +11,7 @@ from typing import Any
 
 from edgemark._extras import require
 from edgemark.bundle import Manifest
-from edgemark.errors import BundleError, EdgemarkError
+from edgemark.errors import BundleError, EdgeError, EdgemarkError
 
 CONTENT_DIR = "content"
 
@@ -37,3 +37,13 @@ def open_pack(path: Path, manifest: Manifest) -> Any | None:
         raise BundleError(
             f"Bundle {manifest.version} carries a content pack that this node cannot open: {exc}"
         ) from exc
+
+
+def compose_from(content: Any | None, version: str, request: Any) -> Any:
+    """Compose with the serving bundle's pack; ``EdgeError`` when the bundle has none."""
+    if content is None:
+        raise EdgeError(
+            f"Bundle {version} carries no content pack; build one with "
+            "'edgemark content pack build' and ship it as content/* bundle files."
+        )
+    return content.compose(request)

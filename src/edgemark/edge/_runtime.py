@@ -18,6 +18,7 @@ import random
 import threading
 import time
 import zlib
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -27,7 +28,7 @@ import numpy as np
 
 from edgemark.bundle import Manifest, TrustStore
 from edgemark.edge._active import Active, VersionHealth, build_active, prepare_bundle
-from edgemark.edge._content import open_pack
+from edgemark.edge._content import compose_from, open_pack
 from edgemark.edge._erase import node_pseudonymizer
 from edgemark.edge._experiments import EXPLORE, HOLDOUT, assign
 from edgemark.edge._maintenance import Maintenance
@@ -140,7 +141,7 @@ class Runtime:
         )
         self.outbox = Outbox(self._store, max_rows=outbox_max_rows)
         self._by_version = self._store.decisions_by_version()
-        self._health: dict[str, VersionHealth] = {}
+        self._health: defaultdict[str, VersionHealth] = defaultdict(VersionHealth)
         self._latency = np.zeros(_RING, dtype=np.float64)
         self._n_latency = 0
         self._active: Active | None = None
@@ -245,18 +246,17 @@ class Runtime:
         ``EdgeError`` when the bundle carries no content pack.
         """
         with self._content_lock:
-            active = self._active
-            if active is None:
-                raise NoBundleError(
-                    "No verified bundle is loaded; sync with the hub (POST /v1/sync) or "
-                    "Runtime.load(<bundle dir>) first."
-                )
-            if active.content is None:
-                raise EdgeError(
-                    f"Bundle {active.version} carries no content pack; build one with "
-                    "'edgemark content pack build' and ship it as content/* bundle files."
-                )
-            return active.content.compose(request)
+            active = self._serving()
+            return compose_from(active.content, active.version, request)
+
+    def _serving(self) -> Active:
+        active = self._active
+        if active is None:
+            raise NoBundleError(
+                "No verified bundle is loaded; sync with the hub (POST /v1/sync) or "
+                "Runtime.load(<bundle dir>) first."
+            )
+        return active
 
     # -- hot path -------------------------------------------------------------------------
     def decide(self, request: DecisionRequest) -> Decision:
@@ -268,12 +268,7 @@ class Runtime:
         times the within-layer probability).
         """
         start = time.perf_counter_ns()
-        active = self._active
-        if active is None:
-            raise NoBundleError(
-                "No verified bundle is loaded; sync with the hub (POST /v1/sync) or "
-                "Runtime.load(<bundle dir>) first."
-            )
+        active = self._serving()
         settings = active.settings
         cached = active.users.get(request.user)
         if cached is None:
@@ -295,7 +290,7 @@ class Runtime:
                     active.drift.add(vector, value)
                     reasons = ()
             except ModelError as exc:
-                self._health_of(active.version).errors += 1
+                self._health[active.version].errors += 1
                 raise EdgeError(f"Scoring failed on bundle {active.version}: {exc}") from exc
             layer = assignment.layer
             allowed: tuple[bool, ...] = ()
@@ -447,7 +442,7 @@ class Runtime:
             active = self._active
             data = {
                 "by_version": dict(self._by_version),
-                "health": None if active is None else self._health_of(active.version),
+                "health": None if active is None else self._health[active.version],
                 "attributed": {k: tuple(v) for k, v in self._memory.attributed.items()},
                 "events": dict(self._memory.events_by_type),
                 "duplicates": self._memory.duplicates,
@@ -491,18 +486,12 @@ class Runtime:
     # -- internals ------------------------------------------------------------------------
     def _count(self, version: str, layer: str, shown: int) -> None:
         self._by_version[version] = self._by_version.get(version, 0) + 1
-        health = self._health_of(version)
+        health = self._health[version]
         health.decisions += 1
         if layer == HOLDOUT:
             health.holdout_exposures += 1
         elif shown:
             health.treatment_exposures += 1
-
-    def _health_of(self, version: str) -> VersionHealth:
-        health = self._health.get(version)
-        if health is None:
-            health = self._health[version] = VersionHealth()
-        return health
 
     def _touch_lookback(self, experiment: str, offer: str) -> float:
         settings = self._settings.get(experiment)

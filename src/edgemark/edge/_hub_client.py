@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from edgemark._hubwire import json_object, response_detail
 from edgemark.errors import AuthError, HubError
 
 
@@ -61,20 +62,7 @@ class NodeHubClient:
         self._http.close()
 
     def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self._send(method, path, **kwargs)
-        try:
-            payload = response.json()
-        except ValueError as exc:
-            raise HubError(
-                f"Hub answered {method} {path} with non-JSON content; is {self.base_url} "
-                "an edgemark hub?",
-                response.status_code,
-            ) from exc
-        if not isinstance(payload, dict):
-            raise HubError(
-                f"Hub answered {method} {path} with a non-object JSON body.", response.status_code
-            )
-        return payload
+        return json_object(self._send(method, path, **kwargs))
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
@@ -88,22 +76,13 @@ class NodeHubClient:
         if response.status_code in (401, 403):
             raise AuthError(
                 f"Hub refused the node token on {method} {path} ({response.status_code}: "
-                f"{_detail(response)}); re-enrol the node or check EDGEMARK_NODE_TOKEN.",
+                f"{response_detail(response)}); re-enrol the node or check EDGEMARK_NODE_TOKEN.",
                 response.status_code,
             )
         if response.status_code >= 400:
             raise HubError(
-                f"Hub refused {method} {path} ({response.status_code}): {_detail(response)}",
+                f"Hub refused {method} {path} ({response.status_code}): "
+                f"{response_detail(response)}",
                 response.status_code,
             )
         return response
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        payload = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(payload, dict) and "detail" in payload:
-        return str(payload["detail"])
-    return str(payload)[:200]

@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 
+from edgemark._hubwire import json_object as _json
+from edgemark._hubwire import response_detail as _detail
 from edgemark.errors import AuthError, HubError, RolloutError
 
 
@@ -204,27 +206,3 @@ def _checked_send(
     raise HubError(
         f"hub answered {status} to {request.method} {request.url.path}: {detail}", status
     )
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:500] or response.reason_phrase
-    if isinstance(body, dict) and "detail" in body:
-        return str(body["detail"])
-    return str(body)[:500]
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except ValueError:
-        raise HubError(
-            f"hub answered non-JSON to {response.request.url.path}", response.status_code
-        ) from None
-    if not isinstance(body, dict):
-        raise HubError(
-            f"hub answered unexpected JSON to {response.request.url.path}", response.status_code
-        )
-    return body

@@ -180,6 +180,10 @@ class Report(Base):
     count_noise_scale: Mapped[float] = mapped_column(Float)
     revenue_noise_scale: Mapped[float] = mapped_column(Float)
     received_at: Mapped[float] = mapped_column(Float)
+    # Since r0002; None on rows from nodes that predate revenue intervals.
+    revenue_sq: Mapped[float | None] = mapped_column(Float, default=None)
+    revenue_sq_noise_scale: Mapped[float | None] = mapped_column(Float, default=None)
+    max_contributions: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
 class AuditEntry(Base):

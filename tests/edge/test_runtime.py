@@ -152,8 +152,9 @@ def test_reports_are_bounded_noised_consented_and_idempotent(
     for row in rows:
         assert row["idempotency_key"] == idempotency_key("store-1", day, "exp-1", row["arm"])
         assert row["epsilon"] == 1e6
-        assert math.isclose(row["count_noise_scale"], 2 / (1e6 / 3))
-        assert math.isclose(row["revenue_noise_scale"], 200 / (1e6 / 3))
+        # Four statistics (exposures, conversions, revenue, squares) share epsilon.
+        assert math.isclose(row["count_noise_scale"], 2 / (1e6 / 4))
+        assert math.isclose(row["revenue_noise_scale"], 200 / (1e6 / 4))
     assert runtime.reports(day + 1) == []  # a day is reported once
     # With a realistic epsilon the counts are noised with the stated scale.
     noisy = _runtime(tmp_path / "noisy", trust)
@@ -167,7 +168,7 @@ def test_reports_are_bounded_noised_consented_and_idempotent(
     errors = [
         sum(r["exposures"] for r in noisy_rows if r["day"] == day + d) - 50 for d in range(40)
     ]
-    # Four rows per day, Laplace scale 10 each: sd of the sum = sqrt(4 * 2 * 100) ≈ 28.
+    # Four rows per day, Laplace scale 13.3 each: sd of the sum = sqrt(4 * 2 * 178) ≈ 38.
     assert 10 < np.std(errors) < 60
 
 

@@ -7,6 +7,16 @@ policy allocates its own traffic. With ``report_policy_arm`` the policy layer ad
 row, arm ``policy`` (the policy as a whole against the holdout). A further experiment gets
 rows ``holdout`` and ``treatment`` over every decision. Rows carry no user identifier; the
 idempotency key depends only on node, day, experiment and arm.
+
+Privacy of one release (one experiment's rows for one day): each user's first ``k =
+max_contributions_per_user`` measurable decisions count, each decision's revenue clipped to
+``revenue_cap``. A user then moves the vector of per-arm exposures, and of conversions, by at
+most ``k`` in L1, of revenue sums by ``k cap``, and of per-arm sums of squared per-user
+revenue by ``(k cap)^2`` (the squares of a user's per-arm revenues sum to at most the square
+of their total). Each of these four statistics gets Laplace noise (OpenDP) of scale
+sensitivity / (epsilon / 4), so each is epsilon/4-DP and by sequential composition the
+release is ``epsilon_per_report``-DP: the amount the node's ledger charges (the rows'
+``epsilon``). The squared sums let the hub put sampling variance into revenue intervals.
 """
 
 from __future__ import annotations
@@ -21,6 +31,7 @@ from edgemark.edge._state import DayDecision
 from edgemark.privacy import laplace_count, laplace_sum
 
 _MEASURED_LAYERS = frozenset({"holdout", "explore", "legacy"})
+_STATISTICS = 4  # exposures, conversions, revenue, squared per-user revenue share epsilon
 
 
 def idempotency_key(node_id: str, day: int, experiment: str, arm: str) -> str:
@@ -66,6 +77,7 @@ def build_day_rows(
     exposures: dict[tuple[str, str], int] = {}
     conversions: dict[tuple[str, str], int] = {}
     revenue: dict[tuple[str, str], float] = {}
+    user_revenue: dict[tuple[str, str, str], float] = {}  # (user, experiment, arm)
     used: dict[tuple[str, str], int] = {}
     owner: dict[str, PolicySettings] = {}
     counted: list[str] = []
@@ -89,9 +101,15 @@ def build_day_rows(
             exposures[cell] = exposures.get(cell, 0) + 1
             if decision[6] is not None:
                 conversions[cell] = conversions.get(cell, 0) + 1
-                revenue[cell] = revenue.get(cell, 0.0) + min(decision[6], policy.revenue_cap)
+                clipped = min(decision[6], policy.revenue_cap)
+                revenue[cell] = revenue.get(cell, 0.0) + clipped
+                key = (decision[1], *cell)
+                user_revenue[key] = user_revenue.get(key, 0.0) + clipped
         if counts:
             counted.append(decision[0])
+    squares: dict[tuple[str, str], float] = {}
+    for (_user, experiment, arm), value in user_revenue.items():
+        squares[(experiment, arm)] = squares.get((experiment, arm), 0.0) + value * value
     rows: dict[str, list[dict[str, Any]]] = {}
     for experiment in sorted(owner):
         policy = owner[experiment]
@@ -102,7 +120,7 @@ def build_day_rows(
                 (experiment, arm),
                 exposures.get((experiment, arm), 0),
                 conversions.get((experiment, arm), 0),
-                revenue.get((experiment, arm), 0.0),
+                (revenue.get((experiment, arm), 0.0), squares.get((experiment, arm), 0.0)),
                 policy,
             )
             for arm in sorted(_arms(policy)[experiment])
@@ -116,22 +134,28 @@ def _noised_row(
     cell: tuple[str, str],
     exposures: int,
     conversions: int,
-    revenue: float,
+    revenue: tuple[float, float],
     policy: PolicySettings,
 ) -> dict[str, Any]:
-    epsilon = policy.epsilon_per_report / 3.0
-    count_sens = policy.max_contributions_per_user
-    revenue_sens = policy.max_contributions_per_user * policy.revenue_cap
+    epsilon = policy.epsilon_per_report / _STATISTICS
+    k = policy.max_contributions_per_user
+    revenue_sens = k * policy.revenue_cap
+    square_sens = revenue_sens * revenue_sens
     experiment, arm = cell
+    total, squares = revenue
+    noised = revenue_sens > 0
     return {
         "idempotency_key": idempotency_key(node_id, day, experiment, arm),
         "day": day,
         "experiment": experiment,
         "arm": arm,
-        "exposures": laplace_count(exposures, epsilon, count_sens),
-        "conversions": laplace_count(conversions, epsilon, count_sens),
-        "revenue": laplace_sum(revenue, epsilon, revenue_sens) if revenue_sens > 0 else 0.0,
+        "exposures": laplace_count(exposures, epsilon, k),
+        "conversions": laplace_count(conversions, epsilon, k),
+        "revenue": laplace_sum(total, epsilon, revenue_sens) if noised else 0.0,
         "epsilon": policy.epsilon_per_report,
-        "count_noise_scale": count_sens / epsilon,
+        "count_noise_scale": k / epsilon,
         "revenue_noise_scale": revenue_sens / epsilon,
+        "revenue_sq": laplace_sum(squares, epsilon, square_sens) if noised else 0.0,
+        "revenue_sq_noise_scale": square_sens / epsilon,
+        "max_contributions": k,
     }

@@ -25,6 +25,9 @@ _FIELDS = (
     "epsilon",
     "count_noise_scale",
     "revenue_noise_scale",
+    "revenue_sq",
+    "revenue_sq_noise_scale",
+    "max_contributions",
 )
 _CHUNK = 500  # stays below SQLite's limit on bound parameters per statement
 
@@ -52,7 +55,10 @@ def store_reports(
 
 
 def report_rows(session: Session) -> list[dict[str, Any]]:
-    """Every stored row as the contract's JSON plus ``node_id`` and ``received_at``."""
+    """Every stored row as the contract's JSON plus ``node_id`` and ``received_at``.
+
+    ``revenue_sq``, ``revenue_sq_noise_scale`` and ``max_contributions`` are None on rows
+    from nodes that predate revenue intervals."""
     out = []
     for r in session.scalars(select(Report).order_by(Report.id)):
         row = {f: getattr(r, f) for f in _FIELDS}

@@ -144,6 +144,12 @@ class ReportIn(_Strict):
     epsilon: Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
     count_noise_scale: Annotated[float, Field(ge=0, le=1e12, allow_inf_nan=False)]
     revenue_noise_scale: Annotated[float, Field(ge=0, le=1e15, allow_inf_nan=False)]
+    # Optional (agreement E): nodes before revenue intervals send none of these.
+    revenue_sq: Annotated[float, Field(ge=-1e30, le=1e30, allow_inf_nan=False)] | None = None
+    revenue_sq_noise_scale: Annotated[float, Field(ge=0, le=1e30, allow_inf_nan=False)] | None = (
+        None
+    )
+    max_contributions: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
 
 
 class ReportsIn(_Strict):

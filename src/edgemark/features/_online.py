@@ -90,6 +90,7 @@ class OnlineFeatures:
         state = self._users.get(user)
         if state is None:
             state = self._users[user] = UserState()
+        state.memo = None  # whatever this event changes, the reader recomputes
         newest = state.wm
         lag = newest - ts if ts < newest else 0.0
         if ts > newest:
@@ -201,6 +202,10 @@ class OnlineFeatures:
     def vector(self, user: str, ts: float) -> npt.NDArray[np.float64]:
         """Return the feature vector of ``user`` as of ``ts`` (float64, ``len(spec.names)``)."""
         return np.array(self._values(user, ts), dtype=np.float64)
+
+    def values(self, user: str, ts: float) -> list[float]:
+        """The vector of ``user`` as of ``ts`` as a list of Python floats (the cheapest read)."""
+        return read_vector(self._reader, self._users.get(user), ts)
 
     def vector_into(self, user: str, ts: float, out: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """Fill a preallocated 1-d buffer (float32 or float64) with the vector; return it."""

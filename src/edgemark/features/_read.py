@@ -1,9 +1,12 @@
 """Reading one user's feature vector from online state (the decision hot path).
 
-One numpy pass sums the bucket rows of every window at once (windows are nested, so a
-reversed cumulative sum answers all of them); features are then read in groups of one kind
-(precomputed tuples, plain Python floats), so the cost is a few numpy calls plus a short
-loop. Every entry is a Python float, so ``np.array`` of the result is float64.
+Everything that depends only on the user's state and the bucket of ``t`` (window sums,
+ratios, the decayed sums up to the bucket's start) is computed once per (state, bucket)
+and kept on the state (``UserState.memo``; every change to the state drops it). A read
+then copies that template and fills in what moves with ``t`` itself (decay factor,
+recency, open sessions, carts coming due, categories, fatigue, hour and weekday) in plain
+Python floats. The per-bucket part is one numpy pass: windows are nested, so a reversed
+cumulative sum answers all of them.
 """
 
 from __future__ import annotations
@@ -19,22 +22,30 @@ from edgemark.features._state import UserState
 
 
 class Reader:
-    """The evaluators of a plan grouped by kind (built once per engine)."""
+    """The evaluators of a plan grouped by kind (built once per engine).
+
+    Windows are referred to by their index in ``plan.windows``.
+    """
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+        at = {w: i for i, w in enumerate(plan.windows)}
 
         def of(*kinds: str) -> list[Eval]:
             return [e for e in plan.evals if e.kind in kinds]
 
-        self.sums = [(e.pos, e.window, e.col) for e in of("count", "sum_amount")]
+        self.sums = [(e.pos, at[e.window], e.col) for e in of("count", "sum_amount")]
         self.ratios = [
-            (e.pos, e.window, e.col, e.col2) for e in of("mean_amount", "category_share")
+            (e.pos, at[e.window], e.col, e.col2) for e in of("mean_amount", "category_share")
         ]
-        self.decays = [(e.pos, e.window, e.col, e.param) for e in of("decayed_count")]
-        self.session_counts = [(e.pos, e.window, e.col) for e in of("session_count")]
-        self.per_session = [(e.pos, e.window, e.col, e.col2) for e in of("events_per_session")]
-        self.carts = [(e.pos, e.window, e.col, e.param) for e in of("cart_abandonment")]
+        self.decays = [(e.pos, at[e.window], e.col, e.param) for e in of("decayed_count")]
+        self.session_counts = [(e.pos, e.window, at[e.window], e.col) for e in of("session_count")]
+        self.per_session = [
+            (e.pos, e.window, at[e.window], e.col, e.col2) for e in of("events_per_session")
+        ]
+        self.carts = [
+            (e.pos, e.window, at[e.window], e.col, e.param) for e in of("cart_abandonment")
+        ]
         self.recency = [(e.pos, e.name) for e in of("recency_days")]
         self.distinct = [(e.pos, e.window, e.name, int(e.param)) for e in of("distinct_categories")]
         self.fatigue = [(e.pos, e.window, int(e.param)) for e in of("offer_fatigue")]
@@ -42,6 +53,22 @@ class Reader:
         self.hour = [e.pos for e in of("hour_of_day")]
         self.weekday = [e.pos for e in of("day_of_week")]
         self.windows = np.asarray(plan.windows, dtype=np.int64)
+        self.zeros = [0.0] * plan.width
+        self.no_sums = [self.zeros] * len(plan.windows)
+
+
+class Memo:
+    """What a read needs from one state in one bucket (see the module docstring)."""
+
+    __slots__ = ("base", "cur", "decayed", "sums")
+
+    def __init__(
+        self, cur: int, base: list[float], sums: list[list[float]], decayed: list[float]
+    ) -> None:
+        self.cur = cur
+        self.base = base  # the vector with every per-bucket value filled in
+        self.sums = sums  # column sums per window (for the session and cart features)
+        self.decayed = decayed  # per decay feature: the sum as of the bucket's start
 
 
 def context_values(plan: Plan, t: float) -> tuple[float, float]:
@@ -54,62 +81,85 @@ def context_values(plan: Plan, t: float) -> tuple[float, float]:
 def read_vector(reader: Reader, state: UserState | None, t: float) -> list[float]:
     """The feature values of ``state`` as of ``t`` (defaults when None, revoked or idle)."""
     plan = reader.plan
-    vals = plan.defaults.copy()
+    if state is None or not state.consent_granted or t - state.wm > plan.ttl:
+        vals = plan.defaults.copy()
+    else:
+        cur = math.floor(t / plan.bucket)
+        memo = state.memo
+        if memo is None or memo.cur != cur:
+            memo = state.memo = _bucket_part(reader, state, cur)
+        vals = memo.base.copy()
+        _read_moving(reader, state, memo, cur, t, vals)
     if reader.hour or reader.weekday:
         hour, weekday = context_values(plan, t)
         for pos in reader.hour:
             vals[pos] = hour
         for pos in reader.weekday:
             vals[pos] = weekday
-    if state is None or not state.consent_granted or t - state.wm > plan.ttl:
-        return vals
-    cur = math.floor(t / plan.bucket)
-    _read_matrix(reader, state, cur, t, vals)
-    _read_side(reader, state, cur, t, vals)
     return vals
 
 
-def _read_matrix(reader: Reader, state: UserState, cur: int, t: float, vals: list[float]) -> None:
+def _bucket_part(reader: Reader, state: UserState, cur: int) -> Memo:
+    """Window sums, ratios and decayed sums of ``state`` for bucket ``cur`` (numpy, once)."""
     plan = reader.plan
-    windows = plan.windows
-    zeros = [0.0] * plan.width
-    if state.idx is None or state.data is None or state.hi == state.lo:
-        # No rows yet: pending carts and open sessions may still count.
-        idx, data, top = np.zeros(0, dtype=np.int64), np.zeros((0, plan.width)), 0
-        firsts = [0] * len(windows)
-    else:
+    vals = plan.defaults.copy()
+    sums = reader.no_sums
+    decayed = [0.0] * len(reader.decays)
+    if state.idx is not None and state.data is not None and state.hi > state.lo:
         idx = state.idx[state.lo : state.hi]
         data = state.data[state.lo : state.hi]
         top = len(idx) if idx[-1] <= cur else int(np.searchsorted(idx, cur, "right"))
-        firsts = np.searchsorted(idx[:top], cur - reader.windows, "right").tolist()
-    first = dict(zip(windows, firsts, strict=True))
-    if top:
-        suffix = np.cumsum(data[top - 1 :: -1], axis=0)
-        rows = suffix[[max(top - f - 1, 0) for f in firsts]].tolist()
-        sums = {w: (r if f < top else zeros) for w, r, f in zip(windows, rows, firsts, strict=True)}
-    else:
-        sums = dict.fromkeys(windows, zeros)
+        if top:
+            firsts = np.searchsorted(idx[:top], cur - reader.windows, "right").tolist()
+            suffix = np.cumsum(data[top - 1 :: -1], axis=0)
+            rows = suffix[[max(top - f - 1, 0) for f in firsts]].tolist()
+            sums = [r if f < top else reader.zeros for r, f in zip(rows, firsts, strict=True)]
+            start = cur * plan.bucket
+            for k, (_pos, w, col, half_life) in enumerate(reader.decays):
+                lo = firsts[w]
+                if lo < top:
+                    weights = np.exp2((idx[lo:top] * plan.bucket - start) / half_life)
+                    decayed[k] = float(np.dot(data[lo:top, col], weights))
     for pos, w, col in reader.sums:
         vals[pos] = sums[w][col]
     for pos, w, col, col2 in reader.ratios:
         n = sums[w][col2]
         vals[pos] = sums[w][col] / n if n else 0.0
-    for pos, w, col, half_life in reader.decays:
-        lo = first[w]
-        if lo < top:
-            weights = np.exp2((idx[lo:top] * plan.bucket - t) / half_life)
-            vals[pos] = float(np.dot(data[lo:top, col], weights))
-    if reader.session_counts or reader.per_session:
-        for pos, w, col in reader.session_counts:
-            vals[pos] = sums[w][col] + _open_starts(state, (cur - w + 1) * plan.bucket, t)
-        for pos, w, col, col2 in reader.per_session:
-            sessions = sums[w][col2] + _open_starts(state, (cur - w + 1) * plan.bucket, t)
-            vals[pos] = sums[w][col] / sessions if sessions else 0.0
-    for pos, w, col, within in reader.carts:
-        pending = state.carts.get(within, [])
-        edge = (cur - w + 1) * plan.bucket
-        late = sum(1 for c in pending[bisect_left(pending, edge) :] if c + within <= t)
-        vals[pos] = sums[w][col] + late
+    return Memo(cur, vals, sums, decayed)
+
+
+def _read_moving(
+    reader: Reader, state: UserState, memo: Memo, cur: int, t: float, vals: list[float]
+) -> None:
+    """The values that move with ``t`` inside a bucket."""
+    plan = reader.plan
+    bucket = plan.bucket
+    sums = memo.sums
+    if reader.decays:
+        start = cur * bucket
+        for (pos, _w, _col, half_life), total in zip(reader.decays, memo.decayed, strict=True):
+            if total:
+                vals[pos] = total * 2.0 ** ((start - t) / half_life)
+    if state.sessions:
+        for pos, w, k, col in reader.session_counts:
+            vals[pos] = sums[k][col] + _open_starts(state, (cur - w + 1) * bucket, t)
+        for pos, w, k, col, col2 in reader.per_session:
+            sessions = sums[k][col2] + _open_starts(state, (cur - w + 1) * bucket, t)
+            vals[pos] = sums[k][col] / sessions if sessions else 0.0
+    else:
+        for pos, _w, k, col in reader.session_counts:
+            vals[pos] = sums[k][col]
+        for pos, _w, k, col, col2 in reader.per_session:
+            sessions = sums[k][col2]
+            vals[pos] = sums[k][col] / sessions if sessions else 0.0
+    for pos, w, k, col, within in reader.carts:
+        pending = state.carts.get(within)
+        late = 0
+        if pending:
+            edge = (cur - w + 1) * bucket
+            late = sum(1 for c in pending[bisect_left(pending, edge) :] if c + within <= t)
+        vals[pos] = sums[k][col] + late
+    _read_side(reader, state, cur, t, vals)
 
 
 def _open_starts(state: UserState, edge: float, t: float) -> int:
@@ -119,19 +169,21 @@ def _open_starts(state: UserState, edge: float, t: float) -> int:
 def _read_side(reader: Reader, state: UserState, cur: int, t: float, vals: list[float]) -> None:
     plan = reader.plan
     cap = plan.cap_days
-    for pos, event_type in reader.recency:
-        last = state.last.get(event_type)
-        if last is not None:
-            days = (t - last) / DAY_SECONDS
-            vals[pos] = cap if days > cap else (days if days > 0.0 else 0.0)
-    for pos, w, event_type, most in reader.distinct:
-        edge = (cur - w + 1) * plan.bucket
-        seen = state.cats.get(event_type)
-        if seen:
-            vals[pos] = float(min(most, sum(1 for v in seen.values() if edge <= v <= t)))
-    for pos, w, most in reader.fatigue:
-        exposures = state.exposures
-        if exposures:
+    if state.last:
+        for pos, event_type in reader.recency:
+            last = state.last.get(event_type)
+            if last is not None:
+                days = (t - last) / DAY_SECONDS
+                vals[pos] = cap if days > cap else (days if days > 0.0 else 0.0)
+    if state.cats:
+        for pos, w, event_type, most in reader.distinct:
+            edge = (cur - w + 1) * plan.bucket
+            seen = state.cats.get(event_type)
+            if seen:
+                vals[pos] = float(min(most, sum(1 for v in seen.values() if edge <= v <= t)))
+    exposures = state.exposures
+    if exposures:
+        for pos, w, most in reader.fatigue:
             edge = (cur - w + 1) * plan.bucket
             inside = sum(1 for x in exposures[bisect_left(exposures, edge) :] if x <= t)
             vals[pos] = float(min(most, inside))

@@ -36,6 +36,7 @@ class UserState:
         "kill",
         "last",
         "lo",
+        "memo",
         "purchases",
         "redeem",
         "sessions",
@@ -51,6 +52,7 @@ class UserState:
 
     def reset(self) -> None:
         """Forget every feature input (a consent revocation); keep wm and consent."""
+        self.memo: Any = None  # the reader's per-bucket values; dropped on every change
         self.idx: npt.NDArray[np.int64] | None = None
         self.data: npt.NDArray[np.float64] | None = None
         self.lo = self.hi = 0

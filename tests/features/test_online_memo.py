@@ -1,0 +1,44 @@
+"""The reader's per-bucket memo: reads inside one bucket, before and after events, equal the
+reference (and a fresh engine that never memoised anything)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from edgemark.features import DEFAULT_SPEC, OnlineFeatures
+from tests.features.reference import DAY, T0, arrive, random_stream, reference_vector
+from tests.features.test_online_reference import EDGY_SPEC
+
+
+@pytest.mark.parametrize(("spec", "bucket"), [(DEFAULT_SPEC, 3600), (EDGY_SPEC, 900)])
+def test_reads_inside_a_bucket_match_the_reference(spec: object, bucket: int) -> None:
+    rng = random.Random(21)
+    events = random_stream(rng, n=900, users=6, days=4, bucket=bucket, consent_rate=0.02)
+    # Cuts come in clusters inside one bucket, so the memo serves most reads.
+    cuts = sorted(T0 + rng.uniform(0, 4.2 * DAY) for _ in range(12))
+    cuts = sorted({c + k * bucket / 7 for c in cuts for k in range(3)})
+    pending = list(arrive(rng, events, cuts))
+    online = OnlineFeatures(spec)  # type: ignore[arg-type]
+    fed = []
+    hits = 0
+    for t in cuts:
+        while pending and pending[0].ts <= t:
+            e = pending.pop(0)
+            online.update(e.user, e.type, e.ts, e.amount, e.category,
+                          personalization=e.personalization)  # fmt: skip
+            fed.append(e)
+        for user in sorted({e.user for e in events}):
+            state = online._users.get(user)
+            hits += (
+                state is not None and state.memo is not None and state.memo.cur == int(t // bucket)
+            )
+            want = reference_vector(spec, fed, user, t)  # type: ignore[arg-type]
+            assert online.values(user, t) == pytest.approx(want, abs=1e-9), (user, t)
+            twice = online.values(user, t + bucket / 50)  # the memo of this very read
+            fresh = OnlineFeatures(spec)  # type: ignore[arg-type]
+            if state is not None:
+                fresh.load_state(user, online.state_of(user))
+            assert twice == pytest.approx(fresh.values(user, t + bucket / 50), rel=1e-12)
+    assert hits > 20  # the memo was really used

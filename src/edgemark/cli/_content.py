@@ -1,4 +1,5 @@
-"""CLI verbs of the content plane: ``edgemark content sample | pack build | compose | eval``."""
+"""CLI verbs of the content plane: ``edgemark content sample | pack build | compose | eval |
+variants``."""
 
 from __future__ import annotations
 
@@ -131,6 +132,33 @@ def eval_command(
         console.print(f"{key:<18} {figures[key]:.4f}")
     for reason, rate in figures["guardrail_rates"].items():
         console.print(f"  blocked {reason:<11} {rate:.4f}")
+
+
+@content_app.command("variants")
+def variants_command(
+    state: Annotated[Path, typer.Option("--state", help="The edge node's state directory.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV of resolved variant choices.")],
+    policy_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy-out",
+            help="Also write the logging policy's probability of every phrasing (a target CSV).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the row count as JSON.")] = False,
+) -> None:
+    """Export a node's copy-variant log for 'edgemark measure ope' (action, reward, propensity)."""
+    with handled_errors():
+        from edgemark.edge._variants import export_variant_log
+
+        rows = export_variant_log(state, out, policy_out=policy_out)
+    if as_json:
+        print_json({"rows": rows, "out": str(out)})
+        return
+    console.print(
+        f"Wrote {rows} variant choices to {out}; evaluate with: edgemark measure ope "
+        f"--logs {out} --action action --reward reward --propensity propensity --target ..."
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -52,6 +52,7 @@ class ComposeRequest:
     seed: int = 0
     customer_names: tuple[str, ...] = ()
     escalate: bool = False  # use the configured external backend instead of the built-in one
+    decision_id: str | None = None  # the decision the copy is shown for (variant learning)
 
     def __post_init__(self) -> None:
         if self.copy_type not in COPY_TYPES:
@@ -78,6 +79,7 @@ _REQUEST_TYPES: dict[str, type | tuple[type, ...]] = {
     "seed": int,
     "customer_names": list,
     "escalate": bool,
+    "decision_id": (str, type(None)),
 }
 
 
@@ -116,7 +118,13 @@ class CopyVariant:
 
 @dataclass(frozen=True)
 class ComposedCopy:
-    """The variants for one request, the passages they rest on, and what was blocked."""
+    """The variants for one request, the passages they rest on, and what was blocked.
+
+    On an edge node, ``variant_id`` names the variant to show (first in ``variants``),
+    chosen by the node's variant bandit with probability ``propensity``; ``probabilities``
+    gives every candidate phrasing's (template id -> probability, summing to 1) and
+    ``log_id`` the row of the node's variant log. The engine alone leaves them empty.
+    """
 
     variants: tuple[CopyVariant, ...]
     passages: tuple[str, ...]
@@ -126,6 +134,10 @@ class ComposedCopy:
     fell_back: bool = False
     latency_us: float = 0.0
     pack_version: str = ""
+    variant_id: str = ""
+    propensity: float | None = None
+    probabilities: dict[str, float] = field(default_factory=dict)
+    log_id: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form (for the local API and the CLI)."""
@@ -138,6 +150,10 @@ class ComposedCopy:
             "fell_back": self.fell_back,
             "latency_us": self.latency_us,
             "pack_version": self.pack_version,
+            "variant_id": self.variant_id,
+            "propensity": self.propensity,
+            "probabilities": dict(self.probabilities),
+            "log_id": self.log_id,
         }
 
 

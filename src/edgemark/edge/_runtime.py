@@ -242,12 +242,15 @@ class Runtime:
     def compose(self, request: Any) -> Any:
         """Copy variants for a ``ComposeRequest`` from the serving bundle's content pack.
 
-        Returns a ``ComposedCopy``. Raises ``NoBundleError`` without a bundle and
-        ``EdgeError`` when the bundle carries no content pack.
+        Returns a ``ComposedCopy`` whose ``variant_id`` the node's variant bandit chose to
+        show, with its ``propensity`` (logged in ``state_dir/variants.db``; see
+        docs/content.md). Raises ``NoBundleError`` without a bundle and ``EdgeError`` when
+        the bundle carries no content pack.
         """
         with self._content_lock:
             active = self._serving()
-            return compose_from(active.content, active.version, request)
+            return compose_from(active.content, active.version, request, node=self,
+                                lookback_s=active.settings.lookback_s)  # fmt: skip
 
     def _serving(self) -> Active:
         active = self._active

@@ -6,6 +6,7 @@ which is exactly what a randomised experiment over visits estimates.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -61,3 +62,26 @@ def truth_summary(
             for s, m in zip(segments, masks, strict=True)
         },
     }
+
+
+def expected_clipped_lognormal(mean: FloatArray, sigma: float, cap: float | None) -> FloatArray:
+    """``E[min(X, cap)]`` elementwise for lognormal ``X`` with mean ``mean`` and log-sd ``sigma``.
+
+    With ``m = ln(mean) - sigma^2 / 2``: ``mean * Phi((ln cap - m - sigma^2) / sigma)
+    + cap * (1 - Phi((ln cap - m) / sigma))``; ``cap`` None gives ``mean``.
+
+    >>> float(expected_clipped_lognormal(np.array([10.0]), 0.5, None)[0])
+    10.0
+    >>> round(float(expected_clipped_lognormal(np.array([10.0]), 0.5, 10.0)[0]), 3)
+    8.026
+    """
+    mean = np.asarray(mean, dtype=np.float64)
+    if cap is None:
+        return mean.copy()
+    phi = np.vectorize(lambda x: 0.5 * (1.0 + math.erf(x / math.sqrt(2.0))), otypes=[float])
+    safe = np.maximum(mean, 1e-300)
+    m = np.log(safe) - sigma * sigma / 2.0
+    out = safe * phi((math.log(cap) - m - sigma * sigma) / sigma) + cap * (
+        1.0 - phi((math.log(cap) - m) / sigma)
+    )
+    return np.where(mean > 0, out, 0.0)

@@ -16,13 +16,14 @@ import numpy.typing as npt
 from edgemark.errors import SimError
 from edgemark.events import Event
 from edgemark.sim._config import SEGMENTS, OfferSpec, SimConfig
-from edgemark.sim._truth import truth_summary
+from edgemark.sim._truth import expected_clipped_lognormal, truth_summary
 
 CATEGORIES: tuple[str, ...] = ("grocery", "home", "beauty", "fashion", "electronics")
 _OPEN_S, _CLOSE_S = 8 * 3600.0, 21 * 3600.0  # stores open 08:00-21:00 UTC
 _AWAY_SHARE = 0.1  # share of visits made to a store other than the home store
 _NODE_CONCENTRATION = 8.0  # Dirichlet concentration of a store's segment mix
 _HISTORY_OFFER_SHARE = 0.5  # share of history visits that were shown a (random) offer
+_GROSS_SIGMA = 0.5  # a purchase's gross value: basket x lognormal(-sigma^2/2, sigma), mean 1
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -174,7 +175,7 @@ class RetailWorld:
         ]
         items = [f"sku-{c}-{int(rng.integers(50)):03d}" for c in cats]
         carted = buys or bool(rng.random() < 0.2)
-        gross = float(self._basket[i] * rng.lognormal(-0.125, 0.5))
+        gross = float(self._basket[i] * rng.lognormal(-(_GROSS_SIGMA**2) / 2, _GROSS_SIGMA))
         out: list[tuple[str, str | None, str | None, float | None, str | None]] = [
             ("view", item, cat, None, None) for item, cat in zip(items, cats, strict=True)
         ]
@@ -253,6 +254,41 @@ class RetailWorld:
         out = truth_summary(self._probs, self._visit_p, self._segment, self.segments, self.offers)
         out["node_mixes"] = {node: self.node_mix(node) for node in self.nodes}
         return out
+
+    def basket_value(self, customer_index: int) -> float:
+        """The mean gross value of this customer's purchases before any discount."""
+        return float(self._basket[customer_index])
+
+    def revenue_truth(self, cap: float | None = None, node: str | None = None) -> dict[str, Any]:
+        """Ground truth of revenue per visit (each purchase clipped at ``cap`` if given, as
+        DP reports clip it): the control's and each offer's visit-weighted expectation and
+        the offers' uplift over the control, over all visits or those to ``node``."""
+        weights = self._visit_p if node is None else self._node_weights(node)
+        discounts = [0.0, *(o.discount for o in self.offers)]
+        value = np.column_stack(
+            [
+                self._probs[:, k]
+                * expected_clipped_lognormal(self._basket * (1.0 - d), _GROSS_SIGMA, cap)
+                for k, d in enumerate(discounts)
+            ]
+        )
+        means = (value * weights[:, None]).sum(axis=0) / weights.sum()
+        return {
+            "control_revenue": float(means[0]),
+            "offers": {
+                o.id: {"revenue": float(means[k]), "uplift": float(means[k] - means[0])}
+                for k, o in enumerate(self.offers, start=1)
+            },
+        }
+
+    def _node_weights(self, node: str) -> FloatArray:
+        if node not in self.nodes:
+            raise SimError(f"unknown node {node!r}; this world has {', '.join(self.nodes)}")
+        k, at = len(self.nodes), self.nodes.index(node)
+        away = _AWAY_SHARE / (k - 1) if k > 1 else 0.0
+        home_share = 1.0 - _AWAY_SHARE if k > 1 else 1.0
+        weights: FloatArray = self._visit_p * np.where(self._home == at, home_share, away)
+        return weights
 
     def truth_for_node(self, node: str) -> dict[str, Any]:
         """Ground truth for the visits made to one store (weights: visit probability times

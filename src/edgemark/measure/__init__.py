@@ -36,6 +36,7 @@ from edgemark.measure._uplift_model import (
     uplift_curve,
     uplift_model_csv,
 )
+from edgemark.measure._uplift_revenue import RevenueUpliftEstimate, revenue_uplift_from_reports
 
 __all__ = [
     "RULES",
@@ -50,6 +51,7 @@ __all__ = [
     "Paths",
     "PolicyValue",
     "ResponseCurves",
+    "RevenueUpliftEstimate",
     "ShapleyResult",
     "UpliftEstimate",
     "UpliftModel",
@@ -69,6 +71,7 @@ __all__ = [
     "qini_curve",
     "rate_variance",
     "read_paths",
+    "revenue_uplift_from_reports",
     "rule_attribution",
     "shapley_attribution",
     "two_proportion_uplift",

@@ -19,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from edgemark.errors import HubError
 from edgemark.hub import _migrate
+from edgemark.hub._console import router as console_router
 from edgemark.hub._db import create_engine_for, session_factory
 from edgemark.hub._deps import HubState
 from edgemark.hub._fastpath import HeartbeatFastPath, validation_message
@@ -68,6 +69,7 @@ def create_app(settings: HubSettings) -> FastAPI:
     )
     app.state.hub = hub
     app.include_router(router)
+    app.include_router(console_router)
     app.add_middleware(HeartbeatFastPath, writer=lambda: hub.writer, bootstrap=settings.admin_token)
     app.add_middleware(BodyLimit, limit_for=lambda method, path: _limit(settings, method, path))
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)

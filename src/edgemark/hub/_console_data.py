@@ -1,0 +1,182 @@
+"""What the console's pages read from the hub database: paged, aggregated in SQL.
+
+Every list is paged (LIMIT/OFFSET over an indexed order) and every headline figure is one
+aggregate query, so a page costs the same with 10 nodes or 10,000. Nothing here writes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import tarfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import Session
+
+from edgemark.errors import EdgemarkError, HubError
+from edgemark.hub._db import Bundle, Node, Report, Rollout
+
+PAGE_SIZE = 50
+OFFLINE_AFTER_S = 300.0
+DRIFT_ALERT_PSI = 0.25
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of rows and where it sits in the whole list."""
+
+    rows: list[Any]
+    page: int
+    pages: int
+    total: int
+
+
+def page_of(total: int, page: int, size: int = PAGE_SIZE) -> tuple[int, int, int]:
+    """``(page, pages, offset)`` with ``page`` clamped into range."""
+    pages = max(1, math.ceil(total / size))
+    page = min(max(1, page), pages)
+    return page, pages, (page - 1) * size
+
+
+def fleet_summary(session: Session, now: float) -> dict[str, Any]:
+    """Head counts, versions, and the spread of decide P99 and drift over live nodes."""
+    live = Node.revoked_at.is_(None)
+    offline = case((Node.last_heartbeat.is_(None), 1),
+                   (Node.last_heartbeat < now - OFFLINE_AFTER_S, 1), else_=0)  # fmt: skip
+    drifting = case((Node.h_psi > DRIFT_ALERT_PSI, 1), else_=0)
+    row = session.execute(
+        select(func.count(), func.sum(offline), func.sum(drifting), func.max(Node.h_psi))
+        .where(live)
+    ).one()  # fmt: skip
+    revoked = session.scalar(select(func.count()).where(Node.revoked_at.is_not(None)))
+    versions = session.execute(
+        select(Node.active_version, func.count()).where(live).group_by(Node.active_version)
+    ).all()
+    p99s = [v for v in session.scalars(select(Node.latency_p99_us).where(live)) if v is not None]
+    return {
+        "nodes": int(row[0]), "offline": int(row[1] or 0), "drifting": int(row[2] or 0),
+        "max_psi": row[3], "revoked": int(revoked or 0),
+        "versions": sorted(((v or "none", int(n)) for v, n in versions), key=lambda x: -x[1]),
+        "p99s": p99s,
+    }  # fmt: skip
+
+
+def fleet_page(session: Session, now: float, page: int, status: str) -> Page:
+    """A page of nodes by name; ``status`` ``offline`` keeps only silent nodes."""
+    query = select(Node).where(Node.revoked_at.is_(None))
+    if status == "offline":
+        query = query.where(
+            (Node.last_heartbeat.is_(None)) | (Node.last_heartbeat < now - OFFLINE_AFTER_S)
+        )
+    total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+    page, pages, offset = page_of(total, page)
+    rows = list(session.scalars(query.order_by(Node.name).offset(offset).limit(PAGE_SIZE)))
+    return Page(rows, page, pages, total)
+
+
+def rollouts_page(session: Session, page: int) -> Page:
+    """A page of rollouts, newest first."""
+    total = int(session.scalar(select(func.count()).select_from(Rollout)) or 0)
+    page, pages, offset = page_of(total, page, 25)
+    query = select(Rollout).order_by(Rollout.seq.desc()).offset(offset).limit(25)
+    return Page(list(session.scalars(query)), page, pages, total)
+
+
+def report_cells(session: Session) -> list[dict[str, Any]]:
+    """Report rows summed per experiment, node and arm, noise variances kept exact.
+
+    A cell's ``count_noise_scale`` is sqrt(sum b^2): the uplift adds 2 b^2 per row, so one
+    summed row with that scale has the same noise variance as the rows it replaces.
+    """
+    query = select(
+        Report.experiment, Report.node_id, Report.arm, func.sum(Report.exposures),
+        func.sum(Report.conversions), func.sum(Report.revenue),
+        func.sum(Report.count_noise_scale * Report.count_noise_scale), func.count(),
+    ).group_by(Report.experiment, Report.node_id, Report.arm)  # fmt: skip
+    return [
+        {"experiment": e, "node_id": n, "arm": a, "exposures": int(x or 0),
+         "conversions": int(c or 0), "revenue": float(r or 0.0),
+         "count_noise_scale": math.sqrt(max(0.0, float(v or 0.0))), "rows": int(k)}
+        for e, n, a, x, c, r, v, k in session.execute(query)
+    ]  # fmt: skip
+
+
+def privacy_fallback(session: Session) -> dict[str, Any]:
+    """The ledger's shape (agreement A) from report rows alone, for a hub without
+    ``_ledger``: a node's day costs its largest epsilon (parallel composition within a
+    day), days add up (sequential composition)."""
+    per_day = (
+        select(Report.node_id, Report.day, func.max(Report.epsilon).label("eps"))
+        .group_by(Report.node_id, Report.day)
+        .subquery()
+    )
+    rows = session.execute(
+        select(per_day.c.node_id, func.sum(per_day.c.eps)).group_by(per_day.c.node_id)
+    ).all()
+    nodes = [
+        {"node_id": n, "epsilon_reports": float(e or 0.0), "epsilon_federated": 0.0,
+         "epsilon_spent": float(e or 0.0), "budget": None}
+        for n, e in sorted(rows)
+    ]  # fmt: skip
+    spent = max((n["epsilon_spent"] for n in nodes), default=0.0)
+    return {"delta": 0.0, "fleet": {"epsilon_spent": spent, "budget": None},
+            "nodes": nodes, "rounds": []}  # fmt: skip
+
+
+def node_names(session: Session, ids: Sequence[str]) -> dict[str, str]:
+    """Names of the nodes with these ids."""
+    if not ids:
+        return {}
+    return dict(session.execute(select(Node.id, Node.name).where(Node.id.in_(list(ids)))).all())
+
+
+def bundles_page(session: Session, page: int) -> Page:
+    """A page of the registry, newest first."""
+    total = int(session.scalar(select(func.count()).select_from(Bundle)) or 0)
+    page, pages, offset = page_of(total, page)
+    query = select(Bundle).order_by(Bundle.created.desc(), Bundle.version)
+    return Page(list(session.scalars(query.offset(offset).limit(PAGE_SIZE))), page, pages, total)
+
+
+def bundle_files(path: Path) -> dict[str, Any]:
+    """The manifest, model card and signature facts of a stored bundle (read, not unpacked).
+
+    HubError 404 when the file is gone or unreadable.
+    """
+    wanted = {"manifest.json", "card.json", "manifest.sig"}
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(path.read_bytes()), mode="r:gz") as tar:
+            names = tar.getnames()
+            for member in tar.getmembers():
+                handle = tar.extractfile(member) if member.name in wanted else None
+                if handle is not None:
+                    found[member.name] = handle.read(4 * 1024 * 1024)
+    except (OSError, tarfile.TarError, EOFError) as exc:
+        raise HubError(f"The stored bundle {path.name} cannot be read: {exc}", 404) from None
+    return {
+        "files": names,
+        "manifest": _json(found.get("manifest.json")),
+        "card": _json(found.get("card.json")),
+        "signature": found.get("manifest.sig"),
+        "sigstore": path.with_name(path.name.removesuffix(".tar.gz") + ".sigstore.json").is_file(),
+    }
+
+
+def _json(raw: bytes | None) -> Any:
+    if raw is None:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return None
+
+
+def measure_error(exc: EdgemarkError) -> str:
+    """A measurement refusal as one sentence for the page."""
+    return str(exc).rstrip(".") + "."

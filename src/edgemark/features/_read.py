@@ -89,6 +89,8 @@ def read_vector(reader: Reader, state: UserState | None, t: float) -> list[float
         if memo is None or memo.cur != cur:
             memo = state.memo = _bucket_part(reader, state, cur)
         vals = memo.base.copy()
+        if t < state.wm:  # reading the past: counts of what happened by t only
+            _counts(reader, state, memo.sums, cur, t, vals)
         _read_moving(reader, state, memo, cur, t, vals)
     if reader.hour or reader.weekday:
         hour, weekday = context_values(plan, t)
@@ -100,7 +102,8 @@ def read_vector(reader: Reader, state: UserState | None, t: float) -> list[float
 
 
 def _bucket_part(reader: Reader, state: UserState, cur: int) -> Memo:
-    """Window sums, ratios and decayed sums of ``state`` for bucket ``cur`` (numpy, once)."""
+    """Window sums, ratios and decayed sums of ``state`` for bucket ``cur`` (numpy, once),
+    and the counts of sessions, categories and exposures as of any ``t >= state.wm``."""
     plan = reader.plan
     vals = plan.defaults.copy()
     sums = reader.no_sums
@@ -125,21 +128,17 @@ def _bucket_part(reader: Reader, state: UserState, cur: int) -> Memo:
     for pos, w, col, col2 in reader.ratios:
         n = sums[w][col2]
         vals[pos] = sums[w][col] / n if n else 0.0
+    for pos, _w, k, col, _within in reader.carts:
+        vals[pos] = sums[k][col]  # carts that come due by t are added per read
+    _counts(reader, state, sums, cur, state.wm, vals)
     return Memo(cur, vals, sums, decayed)
 
 
-def _read_moving(
-    reader: Reader, state: UserState, memo: Memo, cur: int, t: float, vals: list[float]
+def _counts(
+    reader: Reader, state: UserState, sums: list[list[float]], cur: int, t: float, vals: list[float]
 ) -> None:
-    """The values that move with ``t`` inside a bucket."""
-    plan = reader.plan
-    bucket = plan.bucket
-    sums = memo.sums
-    if reader.decays:
-        start = cur * bucket
-        for (pos, _w, _col, half_life), total in zip(reader.decays, memo.decayed, strict=True):
-            if total:
-                vals[pos] = total * 2.0 ** ((start - t) / half_life)
+    """Sessions, distinct categories and fatigue as of ``t`` (all fixed once ``t >= wm``)."""
+    bucket = reader.plan.bucket
     if state.sessions:
         for pos, w, k, col in reader.session_counts:
             vals[pos] = sums[k][col] + _open_starts(state, (cur - w + 1) * bucket, t)
@@ -152,43 +151,51 @@ def _read_moving(
         for pos, _w, k, col, col2 in reader.per_session:
             sessions = sums[k][col2]
             vals[pos] = sums[k][col] / sessions if sessions else 0.0
-    for pos, w, k, col, within in reader.carts:
-        pending = state.carts.get(within)
-        late = 0
-        if pending:
-            edge = (cur - w + 1) * bucket
-            late = sum(1 for c in pending[bisect_left(pending, edge) :] if c + within <= t)
-        vals[pos] = sums[k][col] + late
-    _read_side(reader, state, cur, t, vals)
-
-
-def _open_starts(state: UserState, edge: float, t: float) -> int:
-    return sum(1 for start, _ in state.sessions if edge <= start <= t)
-
-
-def _read_side(reader: Reader, state: UserState, cur: int, t: float, vals: list[float]) -> None:
-    plan = reader.plan
-    cap = plan.cap_days
-    if state.last:
-        for pos, event_type in reader.recency:
-            last = state.last.get(event_type)
-            if last is not None:
-                days = (t - last) / DAY_SECONDS
-                vals[pos] = cap if days > cap else (days if days > 0.0 else 0.0)
     if state.cats:
         for pos, w, event_type, most in reader.distinct:
-            edge = (cur - w + 1) * plan.bucket
+            edge = (cur - w + 1) * bucket
             seen = state.cats.get(event_type)
             if seen:
                 vals[pos] = float(min(most, sum(1 for v in seen.values() if edge <= v <= t)))
     exposures = state.exposures
     if exposures:
         for pos, w, most in reader.fatigue:
-            edge = (cur - w + 1) * plan.bucket
+            edge = (cur - w + 1) * bucket
             inside = sum(1 for x in exposures[bisect_left(exposures, edge) :] if x <= t)
             vals[pos] = float(min(most, inside))
+
+
+def _read_moving(
+    reader: Reader, state: UserState, memo: Memo, cur: int, t: float, vals: list[float]
+) -> None:
+    """The values that move with ``t`` itself: decay, carts coming due, recency, session age."""
+    plan = reader.plan
+    if reader.decays:
+        start = cur * plan.bucket
+        for (pos, _w, _col, half_life), total in zip(reader.decays, memo.decayed, strict=True):
+            if total:
+                vals[pos] = total * 2.0 ** ((start - t) / half_life)
+    if state.carts:
+        for pos, w, _k, _col, within in reader.carts:
+            pending = state.carts.get(within)
+            if pending:
+                edge = (cur - w + 1) * plan.bucket
+                vals[pos] += sum(
+                    1 for c in pending[bisect_left(pending, edge) :] if c + within <= t
+                )
+    if state.last:
+        cap = plan.cap_days
+        for pos, event_type in reader.recency:
+            last = state.last.get(event_type)
+            if last is not None:
+                days = (t - last) / DAY_SECONDS
+                vals[pos] = cap if days > cap else (days if days > 0.0 else 0.0)
     if reader.age and state.sessions:
         start, end = state.sessions[-1]
         if end <= t and t - end <= plan.gap:  # a session is open: its last event one gap ago
             for pos in reader.age:
                 vals[pos] = (t - start) / 60.0
+
+
+def _open_starts(state: UserState, edge: float, t: float) -> int:
+    return sum(1 for start, _ in state.sessions if edge <= start <= t)

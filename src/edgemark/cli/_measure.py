@@ -3,9 +3,8 @@ attribution | mmm | budget``; each parses, makes one library call and prints a t
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -86,23 +85,6 @@ def uplift_command(
         ["arm", "n", "mean", "effect", ci, "relative", f"relative {ci}", "p-value"],
         rows,
     )
-
-
-def _read_rows(path: Path) -> list[Any]:
-    """Report rows from a JSON list, or from the hub's ``{"reports": [...]}`` answer."""
-    try:
-        payload = json.loads(path.read_text())
-    except OSError as exc:
-        raise MeasureError(f"cannot read reports file {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise MeasureError(
-            f"reports file {path} is not JSON ({exc.msg}, line {exc.lineno})"
-        ) from None
-    if isinstance(payload, dict) and isinstance(payload.get("reports"), list):
-        payload = payload["reports"]
-    if not isinstance(payload, list):
-        raise MeasureError(f"reports file {path} must hold a JSON list of report rows")
-    return payload
 
 
 @measure_app.command("uplift-model")
@@ -388,49 +370,8 @@ def budget_command(
     )
 
 
-@measure_app.command("uplift-reports")
-def uplift_reports_command(
-    reports: Annotated[
-        Path,
-        typer.Option(
-            "--reports", help='JSON file: a list of report rows (or the hub\'s {"reports": [...]}).'
-        ),
-    ],
-    control: Annotated[
-        str, typer.Option("--control", help="Arm that serves as control.")
-    ] = "holdout",
-    experiment: Annotated[
-        str | None, typer.Option("--experiment", help="Only rows of this experiment.")
-    ] = None,
-    level: Annotated[
-        float, typer.Option("--level", help="Confidence level of the interval.")
-    ] = 0.95,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the estimates as JSON.")] = False,
-) -> None:
-    """Uplift of each arm over the control from DP-noised report rows."""
-    with handled_errors():
-        from edgemark.measure import uplift_from_reports
-
-        estimates = uplift_from_reports(_read_rows(reports), control, level, experiment=experiment)
-    if as_json:
-        print_json([e.to_dict() for e in estimates])
-        return
-    table = Table(title=f"Uplift over {control!r} ({level:.0%} interval)")
-    for column in ("arm", "exposures", "rate", "uplift", f"{level:.0%} CI"):
-        table.add_column(column, justify="left" if column == "arm" else "right")
-    first = estimates[0]
-    table.add_row(control, str(first.control_exposures), f"{first.control_rate:.4f}", "", "")
-    for e in estimates:
-        table.add_row(
-            e.arm,
-            str(e.exposures),
-            f"{e.rate:.4f}",
-            f"{e.uplift:+.4f}",
-            f"[{e.ci_low:+.4f}, {e.ci_high:+.4f}]",
-        )
-    console.print(table)
-
-
 def register(app: typer.Typer) -> None:
     """Add the ``measure`` verbs to ``app``."""
+    from edgemark.cli import _measure_reports  # noqa: F401  (adds uplift-reports)
+
     app.add_typer(measure_app, name="measure")

@@ -15,6 +15,7 @@ import math
 from bisect import bisect_left
 
 import numpy as np
+import numpy.typing as npt
 
 from edgemark.features._plan import Eval, Plan
 from edgemark.features._spec import DAY_SECONDS
@@ -60,15 +61,23 @@ class Reader:
 class Memo:
     """What a read needs from one state in one bucket (see the module docstring)."""
 
-    __slots__ = ("base", "cur", "decayed", "sums")
+    __slots__ = ("base", "cur", "decayed", "suffix", "sums", "top")
 
     def __init__(
-        self, cur: int, base: list[float], sums: list[list[float]], decayed: list[float]
+        self,
+        cur: int,
+        base: list[float],
+        sums: list[list[float]],
+        decayed: list[float],
+        top: int = 0,
+        suffix: npt.NDArray[np.float64] | None = None,
     ) -> None:
         self.cur = cur
         self.base = base  # the vector with every per-bucket value filled in
         self.sums = sums  # column sums per window (for the session and cart features)
         self.decayed = decayed  # per decay feature: the sum as of the bucket's start
+        self.top = top  # rows at or before the bucket ...
+        self.suffix = suffix  # ... and their sums from the newest back (kept for the next bucket)
 
 
 def context_values(plan: Plan, t: float) -> tuple[float, float]:
@@ -87,7 +96,7 @@ def read_vector(reader: Reader, state: UserState | None, t: float) -> list[float
         cur = math.floor(t / plan.bucket)
         memo = state.memo
         if memo is None or memo.cur != cur:
-            memo = state.memo = _bucket_part(reader, state, cur)
+            memo = state.memo = _bucket_part(reader, state, cur, memo)
         vals = memo.base.copy()
         if t < state.wm:  # reading the past: counts of what happened by t only
             _counts(reader, state, memo.sums, cur, t, vals)
@@ -101,28 +110,29 @@ def read_vector(reader: Reader, state: UserState | None, t: float) -> list[float
     return vals
 
 
-def _bucket_part(reader: Reader, state: UserState, cur: int) -> Memo:
+def _bucket_part(reader: Reader, state: UserState, cur: int, old: Memo | None) -> Memo:
     """Window sums, ratios and decayed sums of ``state`` for bucket ``cur`` (numpy, once),
-    and the counts of sessions, categories and exposures as of any ``t >= state.wm``."""
+    and the counts of sessions, categories and exposures as of any ``t >= state.wm``.
+
+    ``old`` is the memo of an earlier bucket of the same (unchanged) state: its suffix sums
+    still hold when no row lies between the two buckets."""
     plan = reader.plan
     vals = plan.defaults.copy()
     sums = reader.no_sums
     decayed = [0.0] * len(reader.decays)
+    top, suffix = 0, None
     if state.idx is not None and state.data is not None and state.hi > state.lo:
         idx = state.idx[state.lo : state.hi]
         data = state.data[state.lo : state.hi]
         top = len(idx) if idx[-1] <= cur else int(np.searchsorted(idx, cur, "right"))
         if top:
             firsts = np.searchsorted(idx[:top], cur - reader.windows, "right").tolist()
-            suffix = np.cumsum(data[top - 1 :: -1], axis=0)
-            rows = suffix[[max(top - f - 1, 0) for f in firsts]].tolist()
-            sums = [r if f < top else reader.zeros for r, f in zip(rows, firsts, strict=True)]
-            start = cur * plan.bucket
-            for k, (_pos, w, col, half_life) in enumerate(reader.decays):
-                lo = firsts[w]
-                if lo < top:
-                    weights = np.exp2((idx[lo:top] * plan.bucket - start) / half_life)
-                    decayed[k] = float(np.dot(data[lo:top, col], weights))
+            if old is not None and old.top == top and old.suffix is not None:
+                suffix = old.suffix
+            else:
+                suffix = np.cumsum(data[top - 1 :: -1], axis=0)
+            sums = [suffix[top - f - 1].tolist() if f < top else reader.zeros for f in firsts]
+            _decayed(reader, idx, data, cur, top, firsts, decayed)
     for pos, w, col in reader.sums:
         vals[pos] = sums[w][col]
     for pos, w, col, col2 in reader.ratios:
@@ -131,7 +141,31 @@ def _bucket_part(reader: Reader, state: UserState, cur: int) -> Memo:
     for pos, _w, k, col, _within in reader.carts:
         vals[pos] = sums[k][col]  # carts that come due by t are added per read
     _counts(reader, state, sums, cur, state.wm, vals)
-    return Memo(cur, vals, sums, decayed)
+    return Memo(cur, vals, sums, decayed, top, suffix)
+
+
+def _decayed(
+    reader: Reader,
+    idx: npt.NDArray[np.int64],
+    data: npt.NDArray[np.float64],
+    cur: int,
+    top: int,
+    firsts: list[int],
+    out: list[float],
+) -> None:
+    """Each decay feature's sum as of the start of bucket ``cur``."""
+    if not reader.decays:
+        return
+    lo = min(firsts[w] for _pos, w, _col, _h in reader.decays)
+    if lo >= top:
+        return
+    # (idx - cur) * bucket is exact, so this equals (idx * bucket - start) bit for bit.
+    ages = (idx[lo:top] - cur) * reader.plan.bucket
+    for k, (_pos, w, col, half_life) in enumerate(reader.decays):
+        first = firsts[w]
+        if first < top:
+            weights = np.exp2(ages[first - lo :] / half_life)
+            out[k] = float(np.dot(data[first:top, col], weights))
 
 
 def _counts(

@@ -214,31 +214,34 @@ class ContextualPolicy:
             self._per_basket[k, k] = margin[k] - discount[k]
             self._per_basket[0, k] = -margin[k]
             self._fixed[k, k] = cost[k]
-        self._neg_w = np.zeros((n_samples * n, self.dim))
+        self._half_w = np.zeros((n_samples * n, self.dim))
         self._buf = np.empty(n_samples * n)
+        self._open: dict[tuple[bool, ...], tuple[list[int], FloatArray | None]] = {}
 
     def refresh(self, rng: np.random.Generator) -> None:
         """Draw a new ensemble from the posterior (off the hot path); swapped in one step."""
         n = len(self.arms)
         draws = self.model.sample(rng, self.n_samples).reshape(self.n_samples, n, self.dim)
         draws[:, 1:, :] += draws[:, :1, :]  # offer k's weights are w_none + d_k
-        self._neg_w = -draws.reshape(self.n_samples * n, self.dim)
+        # Halved: sigmoid(w.x) = (1 + tanh(w.x / 2)) / 2, and tanh never overflows.
+        self._half_w = 0.5 * draws.reshape(self.n_samples * n, self.dim)
 
     def probabilities(self, x: FloatArray, basket: float, allowed: Sequence[bool]) -> list[float]:
         """Choice probability of every arm for context ``x`` (blocked offers get 0)."""
         n = len(self.arms)
-        weights = self._neg_w  # one reference: a concurrent refresh swaps it whole
+        weights = self._half_w  # one reference: a concurrent refresh swaps it whole
         buf = self._buf if len(self._buf) == len(weights) else np.empty(len(weights))
         np.matmul(weights, x, out=buf)
-        np.clip(buf, -_LOGIT_CAP, _LOGIT_CAP, out=buf)  # exp() must not overflow
-        np.exp(buf, out=buf)
-        buf += 1.0
-        np.reciprocal(buf, out=buf)  # P(buy) per (draw, arm)
+        np.tanh(buf, out=buf)
+        buf += 1.0  # 2 P(buy) per (draw, arm); the factor 2 does not move any argmax
         values = buf.reshape(-1, n) @ (basket * self._per_basket - self._fixed)
-        open_arms = [0, *(k + 1 for k, ok in enumerate(allowed) if ok)]
-        if len(open_arms) < n:
-            blocked = [a for a in range(n) if a not in open_arms]
-            values[:, blocked] = -np.inf
+        key = tuple(allowed)
+        arms = self._open.get(key)
+        if arms is None:
+            arms = self._open[key] = self._arms_open(key)
+        open_arms, penalty = arms
+        if penalty is not None:
+            values += penalty  # -inf on blocked arms
         wins = np.bincount(values.argmax(axis=1), minlength=n).tolist()
         total = float(sum(wins))
         spread = self.floor / len(open_arms)
@@ -247,6 +250,16 @@ class ContextualPolicy:
         for a in open_arms:
             probs[a] = keep * wins[a] / total + spread
         return probs
+
+    def _arms_open(self, allowed: tuple[bool, ...]) -> tuple[list[int], FloatArray | None]:
+        """The arms a decision may take (none and the allowed offers) and the penalty row."""
+        n = len(self.arms)
+        open_arms = [0, *(k + 1 for k, ok in enumerate(allowed) if ok)]
+        if len(open_arms) == n:
+            return open_arms, None
+        penalty = np.zeros(n)
+        penalty[[a for a in range(n) if a not in open_arms]] = -np.inf
+        return open_arms, penalty
 
     def features(self, arm: int, x: FloatArray) -> FloatArray:
         """The joint model's input for context ``x`` on arm ``arm``: [x, 0.., x at d_arm, 0..]."""

@@ -184,36 +184,39 @@ class Guardrails:
         """
         if not self.active:
             return self._all, (), False
-        reasons: list[str] = []
         limit = self.settings.rate_max
-        window = self.settings.rate_window_s
-        if limit is not None and self._count(self._decided.get(user), ts, window) >= limit:
-            self._note("rate_limit")
-            return (False,) * len(self.offers), ("guardrail:rate_limit",), True
-        allowed = []
+        if limit is not None:
+            stamps = self._decided.get(user)
+            if stamps and self._count(stamps, ts, self.settings.rate_window_s) >= limit:
+                self._note("rate_limit")
+                return (False,) * len(self.offers), ("guardrail:rate_limit",), True
+        reasons: list[str] = []
+        allowed = self._all
+        shown = self._shown.get(user)
         for index, rule in enumerate(self._rules):
-            why = None
             if rule is not None:
-                why = self._why(rule, index, user, ts, context, score, consent)
-            if why is not None:
-                reasons.append(f"guardrail:{why}:{self.offers[index]}")
-                self._note(why)
-            allowed.append(why is None)
-        return tuple(allowed), tuple(reasons), False
+                why = self._why(rule, self.offers[index], shown, ts, context, score, consent)
+                if why is not None:
+                    reasons.append(f"guardrail:{why}:{self.offers[index]}")
+                    self._note(why)
+                    allowed = (*allowed[:index], False, *allowed[index + 1 :])
+        return allowed, tuple(reasons), False
 
     def _why(
         self,
         rule: OfferRule,
-        index: int,
-        user: str,
+        offer: str,
+        shown: dict[str, deque[float]] | None,
         ts: float,
         context: Mapping[str, Any],
         score: float | None,
         consent: tuple[bool, bool],
     ) -> str | None:
-        for purpose, given in zip(_PURPOSES, consent, strict=True):
-            if not given and purpose in rule.requires:
-                return "consent"
+        if rule.requires and (
+            (not consent[0] and "personalization" in rule.requires)
+            or (not consent[1] and "measurement" in rule.requires)
+        ):
+            return "consent"
         for key, values in rule.context:
             if key not in context or _text(context[key]) not in values:
                 return "eligibility"
@@ -223,11 +226,11 @@ class Guardrails:
             if score is None or not low <= score <= high:
                 return "eligibility"
         if rule.max_per_user is not None:
-            shown = self._shown.get(user, {}).get(self.offers[index])
-            if self._count(shown, ts, rule.window_s) >= rule.max_per_user:
+            stamps = None if shown is None else shown.get(offer)
+            if self._count(stamps, ts, rule.window_s) >= rule.max_per_user:
                 return "frequency_cap"
         if rule.daily_budget is not None:
-            if self._budget.get((int(ts // _DAY), self.offers[index]), 0) >= rule.daily_budget:
+            if self._budget.get((int(ts // _DAY), offer), 0) >= rule.daily_budget:
                 return "daily_budget"
         return None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -44,8 +45,6 @@ class Embedder:
         tokenizer = Tokenizer(directory / TOKENIZER_FILE)
         if kind == "numpy":
             return cls(tokenizer, NumpyEncoder(load_weights(directory)), kind)
-        import tempfile
-
         out = Path(work_dir or tempfile.mkdtemp(prefix="edgemark-embedder-"))
         paths = export_embedder(out, kinds=(kind,))
         return cls(tokenizer, OnnxEncoder(paths[kind], kind=kind), kind)
@@ -85,14 +84,14 @@ def export_embedder(
     out.mkdir(parents=True, exist_ok=True)
     directory = model_dir()
     shutil.copyfile(directory / TOKENIZER_FILE, out / TOKENIZER_FILE)
-    fp32 = out / ONNX_FILES["fp32"]
-    build_onnx(load_weights(directory), fp32)
-    paths = {"fp32": fp32}
-    if "int8" in kinds:
-        paths["int8"] = quantize_int8(fp32, out / ONNX_FILES["int8"])
-    if "fp32" not in kinds:
-        fp32.unlink()
-        del paths["fp32"]
+    weights = load_weights(directory)
+    paths = {}
+    if "fp32" in kinds:  # the plain graph: the float reference (fusing gains it nothing)
+        paths["fp32"] = build_onnx(weights, out / ONNX_FILES["fp32"])
+    if "int8" in kinds:  # quantized from the fused graph, whose Attention becomes QAttention
+        with tempfile.TemporaryDirectory() as tmp:
+            fused = build_onnx(weights, Path(tmp) / "fused.fp32.onnx", fused=True)
+            paths["int8"] = quantize_int8(fused, out / ONNX_FILES["int8"])
     return paths
 
 

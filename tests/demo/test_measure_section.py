@@ -46,7 +46,9 @@ def _experiment() -> tuple[RetailWorld, list[dict[str, Any]], list[dict[str, Any
             revenue = paid[0] if paid else None
             decision = (f"{day}-{visit.seq}", visit.customer_id, "exp", layer, arm, 1, revenue, "")
             by_node[visit.node].append(decision)
-            logged.append({"offer": offer, "probability": 0.25, "bought": int(bool(paid))})
+            logged.append(
+                {"offer": offer, "probability": 0.25, "bought": int(bool(paid)), "layer": layer}
+            )
         for node, decisions in by_node.items():
             decisions.sort(key=lambda d: d[1])  # the store's order: by user, then time
             made = build_day_rows(node, day, decisions, {"exp": policy})[0]["exp"]

@@ -16,7 +16,12 @@ import numpy as np
 
 from edgemark._extras import require
 from edgemark.errors import MeasureError
-from edgemark.measure import off_policy_value, revenue_uplift_from_reports, uplift_from_reports
+from edgemark.measure import (
+    decision_logs,
+    off_policy_value,
+    revenue_uplift_from_reports,
+    uplift_from_reports,
+)
 
 _HOLDOUT = "holdout"
 
@@ -100,27 +105,32 @@ def _ope(decisions: Sequence[Mapping[str, Any]], truth: Mapping[str, Any]) -> di
     logged = [d for d in decisions if d.get("bought") is not None]
     if not logged:
         return {"error": "the logged decisions carry no outcome ('bought'), so no OPE"}
-    actions = [str(d["offer"]) if d.get("offer") else _HOLDOUT for d in logged]
-    rewards = [float(d["bought"]) for d in logged]
-    propensities = [float(d["probability"]) for d in logged]
-    names = sorted(set(actions))
     true_rates = {_HOLDOUT: truth.get("control_rate")}
     true_rates.update({k: v.get("rate") for k, v in truth.get("offers", {}).items()})
     policies: dict[str, Any] = {}
     try:
+        logs = decision_logs(logged, no_offer=_HOLDOUT)  # the randomised layers only
+        names = sorted(set(logs.actions))
         for name in names:
-            target = np.zeros((len(logged), len(names)))
+            target = np.zeros((logs.kept, len(names)))
             target[:, names.index(name)] = 1.0  # always ``name``
-            res = off_policy_value(actions, rewards, propensities, target, target_actions=names)
+            res = off_policy_value(
+                logs.actions, logs.rewards, logs.propensities, target, target_actions=names
+            )
             policies[name] = {
                 "estimates": {e.estimator: _value(e) for e in res.estimates},
                 "true_value": true_rates.get(name),
                 "effective_sample_size": res.effective_sample_size,
             }
-        logged_value = sum(rewards) / len(rewards)
     except MeasureError as exc:
         return {"error": str(exc)}
-    return {"policies": policies, "logged_value": logged_value, "n": len(logged)}
+    logged_value = sum(float(d["bought"]) for d in logged) / len(logged)
+    return {
+        "policies": policies,
+        "logged_value": logged_value,
+        "n": logs.kept,
+        "total": len(logged),
+    }
 
 
 def _value(e: Any) -> dict[str, float]:
@@ -182,8 +192,9 @@ _NOTE = (
 )
 _OPE_NOTE = (
     "<p>IPS, self-normalised IPS and doubly robust estimates of the purchase rate each "
-    "policy would have had, from the decisions the edge logged with their propensities, "
-    "against the simulator's true rate.</p>"
+    "policy would have had, from the decisions the edge logged in its randomised layers "
+    "(holdout and explore) with their propensities, against the simulator's true rate. "
+    "The dotted line is the purchase rate of all logged decisions.</p>"
 )
 
 
@@ -222,7 +233,7 @@ def _uplift_figure(offers: Mapping[str, Any], axis: str) -> Any:
         )
     )
     fig.add_hline(y=0.0, line_dash="dot", line_color="grey")
-    fig.update_layout(yaxis_title=axis, height=380)
+    fig.update_layout(yaxis_title=axis, height=340, margin={"t": 30})
     return fig
 
 
@@ -261,7 +272,11 @@ def _ope_figure(ope: Mapping[str, Any]) -> Any:
         y=ope["logged_value"], line_dash="dot", annotation_text="logged policy (observed)"
     )
     fig.update_layout(
-        yaxis_title="purchase rate", xaxis_title="always show", height=380, scattermode="group"
+        yaxis_title="purchase rate",
+        xaxis_title="always show",
+        height=340,
+        margin={"t": 30},
+        scattermode="group",
     )
     return fig
 
@@ -270,16 +285,19 @@ def _uplift_table(offers: Mapping[str, Any]) -> str:
     def fmt(value: float | None) -> str:
         return "n/a" if value is None else f"{value:+.4g}"
 
+    noise = all("noise_share" in r for r in offers.values())
     rows = "".join(
         f"<tr><td>{html.escape(arm)}</td><td>{fmt(r['uplift'])}</td>"
         f"<td>[{fmt(r['ci_low'])}, {fmt(r['ci_high'])}]</td><td>{fmt(r['true_uplift'])}</td>"
         f"<td>{'n/a' if r['covered'] is None else ('yes' if r['covered'] else 'no')}</td>"
         f"<td>{r['exposures']}</td>"
-        f"<td>{'' if 'noise_share' not in r else format(r['noise_share'], '.0%')}</td></tr>"
+        + (f"<td>{r['noise_share']:.0%}</td>" if noise else "")
+        + "</tr>"
         for arm, r in offers.items()
     )
     return (
         "<table><tr><th>offer</th><th>uplift</th><th>95% interval</th><th>truth</th>"
-        "<th>covered</th><th>exposures</th><th>noise share</th></tr>"
-        f"{rows}</table>"
+        "<th>covered</th><th>exposures</th>"
+        + ("<th>noise share</th>" if noise else "")
+        + f"</tr>{rows}</table>"
     )

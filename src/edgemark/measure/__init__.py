@@ -16,6 +16,7 @@ from edgemark.measure._attribution import (
     rule_attribution,
 )
 from edgemark.measure._budget import BudgetPlan, ResponseCurves, optimize_budget
+from edgemark.measure._decision_logs import DecisionLogs, decision_logs
 from edgemark.measure._markov import MarkovResult, markov_attribution
 from edgemark.measure._mmm import ChannelEffect, MMMResult, fit_mmm, mmm_csv
 from edgemark.measure._ope import OPEResult, PolicyValue, off_policy_value, ope_csv
@@ -45,6 +46,7 @@ __all__ = [
     "AttributionResult",
     "BudgetPlan",
     "ChannelEffect",
+    "DecisionLogs",
     "MMMResult",
     "MarkovResult",
     "OPEResult",
@@ -60,6 +62,7 @@ __all__ = [
     "ab_test_csv",
     "attribute",
     "attribution_csv",
+    "decision_logs",
     "evaluate_uplift",
     "fit_mmm",
     "fit_uplift_model",

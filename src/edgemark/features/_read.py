@@ -61,7 +61,7 @@ class Reader:
 class Memo:
     """What a read needs from one state in one bucket (see the module docstring)."""
 
-    __slots__ = ("base", "cur", "decayed", "suffix", "sums", "top")
+    __slots__ = ("anchor", "base", "cur", "decayed", "firsts", "suffix", "sums", "top")
 
     def __init__(
         self,
@@ -69,14 +69,18 @@ class Memo:
         base: list[float],
         sums: list[list[float]],
         decayed: list[float],
+        anchor: float = 0.0,
         top: int = 0,
+        firsts: list[int] | None = None,
         suffix: npt.NDArray[np.float64] | None = None,
     ) -> None:
         self.cur = cur
         self.base = base  # the vector with every per-bucket value filled in
         self.sums = sums  # column sums per window (for the session and cart features)
-        self.decayed = decayed  # per decay feature: the sum as of the bucket's start
-        self.top = top  # rows at or before the bucket ...
+        self.decayed = decayed  # per decay feature: the sum as of ``anchor`` (seconds)
+        self.anchor = anchor
+        self.top = top  # rows at or before the bucket, the first row of each window ...
+        self.firsts = firsts
         self.suffix = suffix  # ... and their sums from the newest back (kept for the next bucket)
 
 
@@ -114,13 +118,14 @@ def _bucket_part(reader: Reader, state: UserState, cur: int, old: Memo | None) -
     """Window sums, ratios and decayed sums of ``state`` for bucket ``cur`` (numpy, once),
     and the counts of sessions, categories and exposures as of any ``t >= state.wm``.
 
-    ``old`` is the memo of an earlier bucket of the same (unchanged) state: its suffix sums
-    still hold when no row lies between the two buckets."""
+    ``old`` is the memo of an earlier bucket of the same (unchanged) state: when no row
+    entered or left a window between the two buckets, its sums still hold (only the counts
+    move with the bucket); when only rows left, its suffix sums still hold."""
     plan = reader.plan
     vals = plan.defaults.copy()
     sums = reader.no_sums
     decayed = [0.0] * len(reader.decays)
-    top, suffix = 0, None
+    top, suffix, firsts, anchor = 0, None, None, 0.0
     if state.idx is not None and state.data is not None and state.hi > state.lo:
         idx = state.idx[state.lo : state.hi]
         data = state.data[state.lo : state.hi]
@@ -128,11 +133,17 @@ def _bucket_part(reader: Reader, state: UserState, cur: int, old: Memo | None) -
         if top:
             firsts = np.searchsorted(idx[:top], cur - reader.windows, "right").tolist()
             if old is not None and old.top == top and old.suffix is not None:
+                if old.firsts == firsts:  # the same rows in every window
+                    vals = old.base.copy()
+                    _counts(reader, state, old.sums, cur, state.wm, vals)
+                    return Memo(cur, vals, old.sums, old.decayed, old.anchor, top, firsts,
+                                old.suffix)  # fmt: skip
                 suffix = old.suffix
             else:
                 suffix = np.cumsum(data[top - 1 :: -1], axis=0)
             sums = [suffix[top - f - 1].tolist() if f < top else reader.zeros for f in firsts]
-            _decayed(reader, idx, data, cur, top, firsts, decayed)
+            anchor = float(idx[top - 1]) * plan.bucket
+            _decayed(reader, idx, data, int(idx[top - 1]), top, firsts, decayed)
     for pos, w, col in reader.sums:
         vals[pos] = sums[w][col]
     for pos, w, col, col2 in reader.ratios:
@@ -141,7 +152,7 @@ def _bucket_part(reader: Reader, state: UserState, cur: int, old: Memo | None) -
     for pos, _w, k, col, _within in reader.carts:
         vals[pos] = sums[k][col]  # carts that come due by t are added per read
     _counts(reader, state, sums, cur, state.wm, vals)
-    return Memo(cur, vals, sums, decayed, top, suffix)
+    return Memo(cur, vals, sums, decayed, anchor, top, firsts, suffix)
 
 
 def _decayed(
@@ -153,7 +164,8 @@ def _decayed(
     firsts: list[int],
     out: list[float],
 ) -> None:
-    """Each decay feature's sum as of the start of bucket ``cur``."""
+    """Each decay feature's sum as of the start of bucket ``cur`` (the newest row's, so
+    it stays valid in later buckets until a row leaves the window)."""
     if not reader.decays:
         return
     lo = min(firsts[w] for _pos, w, _col, _h in reader.decays)
@@ -205,10 +217,10 @@ def _read_moving(
     """The values that move with ``t`` itself: decay, carts coming due, recency, session age."""
     plan = reader.plan
     if reader.decays:
-        start = cur * plan.bucket
+        anchor = memo.anchor
         for (pos, _w, _col, half_life), total in zip(reader.decays, memo.decayed, strict=True):
             if total:
-                vals[pos] = total * 2.0 ** ((start - t) / half_life)
+                vals[pos] = total * 2.0 ** ((anchor - t) / half_life)
     if state.carts:
         for pos, w, _k, _col, within in reader.carts:
             pending = state.carts.get(within)

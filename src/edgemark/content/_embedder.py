@@ -56,15 +56,26 @@ class Embedder:
         """An embedder from a shipped ONNX graph and ``tokenizer.json`` (no model package)."""
         return cls(Tokenizer(tokenizer_path), OnnxEncoder(onnx_path, kind=kind), kind)
 
-    def embed(self, texts: Sequence[str], *, batch_size: int = 32) -> F32:
-        """Embeddings ``(len(texts), 384)``, rows in the order of ``texts``."""
+    def embed(self, texts: Sequence[str], *, batch_size: int | None = None) -> F32:
+        """Embeddings ``(len(texts), 384)``, rows in the order of ``texts``.
+
+        Texts are batched by exact token count, so no batch carries padding. The INT8
+        graph quantizes activations per tensor, so a batch-mate would change a text's
+        embedding: it runs one text at a time (``batch_size`` default 1 for INT8, else 32),
+        and a passage is embedded exactly as the same text would be as a query.
+        """
+        if batch_size is None:
+            batch_size = 1 if self.kind == "int8" else 32
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        buckets: dict[int, list[int]] = {}
+        for i, n in enumerate(self.tokenizer.lengths(texts)):
+            buckets.setdefault(n, []).append(i)
         out = np.empty((len(texts), DIM), dtype=np.float32)
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            out[rows] = self.encoder(self.tokenizer([texts[i] for i in rows]))
+        for rows_of_length in buckets.values():
+            for start in range(0, len(rows_of_length), batch_size):
+                rows = rows_of_length[start : start + batch_size]
+                out[rows] = self.encoder(self.tokenizer([texts[i] for i in rows]))
         return out
 
     def embed_one(self, text: str) -> F32:

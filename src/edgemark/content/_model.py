@@ -5,6 +5,7 @@ tokenizer (``tokenizers``) and its weights (``safetensors``, numpy). Nothing is 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,10 @@ class Tokenizer:
         self._tok: Any = tokenizers.Tokenizer.from_file(os.fspath(path))
         self._tok.enable_truncation(max_length=MAX_TOKENS)
         self._tok.no_padding()
+
+    def lengths(self, texts: Sequence[str]) -> list[int]:
+        """Token count of each text (after truncation)."""
+        return [len(e.ids) for e in self._tok.encode_batch(list(texts))]
 
     def __call__(self, texts: list[str]) -> Tokens:
         """Tokenize ``texts`` and pad them to the longest with id 0, mask 0."""

@@ -14,6 +14,8 @@ from edgemark.hub._audit import verify_chain as verify_audit_chain
 from edgemark.hub._audit import verify_database as verify_audit_database
 from edgemark.hub._client import AdminClient, enrol
 from edgemark.hub._gates import GatePolicy
+from edgemark.hub._ledger import privacy_ledger
+from edgemark.hub._ledger_client import fetch_privacy_ledger, record_federated_round
 from edgemark.hub._migrate import upgrade as upgrade_database
 from edgemark.hub._rollouts import Assignment
 from edgemark.hub._server import ServerThread, serve
@@ -31,6 +33,9 @@ __all__ = [
     "admin_token_from_env",
     "create_app",
     "enrol",
+    "fetch_privacy_ledger",
+    "privacy_ledger",
+    "record_federated_round",
     "serve",
     "upgrade_database",
     "validate_waves",

@@ -186,6 +186,27 @@ class Report(Base):
     max_contributions: Mapped[int | None] = mapped_column(Integer, default=None)
 
 
+class FederatedRound(Base):
+    """One DP-FedAvg round the hub ran: cumulative epsilon of its run, clients, AUC.
+
+    ``nodes`` holds the names of the nodes enrolled in the run (each one's privacy is
+    accounted by the run's epsilon, whether or not the sampling picked it).
+    """
+
+    __tablename__ = "federated_rounds"
+    __table_args__ = (UniqueConstraint("run_id", "round"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    epsilon_cumulative: Mapped[float] = mapped_column(Float)
+    delta: Mapped[float] = mapped_column(Float)
+    clients: Mapped[int] = mapped_column(Integer)
+    auc: Mapped[float | None] = mapped_column(Float, default=None)
+    nodes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    recorded_at: Mapped[float] = mapped_column(Float)
+
+
 class AuditEntry(Base):
     """One entry of the append-only audit log; ``hash`` chains it to the entry before."""
 

@@ -1,0 +1,33 @@
+"""Client calls of the privacy ledger: read it (``fetch_privacy_ledger``) and record a
+federated round (``record_federated_round``), with an admin token of the right scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from edgemark._hubwire import json_object
+from edgemark.hub._client import _checked
+
+
+def fetch_privacy_ledger(base_url: str, token: str, *, timeout: float = 10.0) -> dict[str, Any]:
+    """``GET /v1/privacy/ledger`` (read scope): the ledger in agreement A's shape."""
+    with _client(base_url, token, timeout) as http:
+        return json_object(_checked(http, "GET", "/v1/privacy/ledger"))
+
+
+def record_federated_round(
+    base_url: str, token: str, round_row: dict[str, Any], *, timeout: float = 10.0
+) -> dict[str, Any]:
+    """``POST /v1/federated/rounds`` (deploy scope); ``{"stored": bool}``."""
+    with _client(base_url, token, timeout) as http:
+        return json_object(_checked(http, "POST", "/v1/federated/rounds", json=round_row))
+
+
+def _client(base_url: str, token: str, timeout: float) -> httpx.Client:
+    return httpx.Client(
+        base_url=base_url.rstrip("/"),
+        timeout=timeout,
+        headers={"Authorization": f"Bearer {token}"},
+    )

@@ -77,6 +77,9 @@ def register(app: typer.Typer) -> None:
             console.print(f"edge node {node_id} listening on {api.url} (state {state})")
 
         with handled_errors():
+            from edgemark.observe import setup_process
+
+            setup_process(f"edgemark-edge-{node_id}", secrets=(token,) if token else ())
             signal.signal(signal.SIGTERM, _stop)
             signal.signal(signal.SIGINT, _stop)
             run_node(

@@ -56,6 +56,9 @@ def _hub_app() -> typer.Typer:
                 "EDGEMARK_HUB_BUNDLES": str(bundles) if bundles else None,
             }
             settings = HubSettings.from_env(overrides)
+            from edgemark.observe import setup_process
+
+            setup_process("edgemark-hub", secrets=(settings.admin_token.reveal(),))
             serve_hub(settings, host=host, port=port, port_file=port_file, log_level=log_level)
 
     @hub.command("upload")

@@ -23,6 +23,7 @@ from edgemark.bundle import BundleStore
 from edgemark.edge._hub_client import NodeHubClient
 from edgemark.edge._runtime import Runtime
 from edgemark.errors import AuthError, BundleError, EdgemarkError, HubError
+from edgemark.observe import span
 
 log = logging.getLogger(__name__)
 _REPORT_BATCH = 500
@@ -106,7 +107,8 @@ class SyncAgent:
         While nothing changes a sync is one round trip; a hub that does not answer with an
         assignment is asked for it (GET /v1/assignment).
         """
-        with self._lock:
+        # Traced around the round, never inside Runtime.decide (a no-op unless configured).
+        with self._lock, span("edge.sync", {"edgemark.node_id": self.runtime.node_id}):
             errors: list[str] = []
             self.runtime.flush()
             answer = self._heartbeat(errors)
@@ -150,8 +152,9 @@ class SyncAgent:
         if version == self._failed_version:
             return version
         try:
-            path = self.good.path_of(version) or self._download(version, assignment)
-            self.runtime.load(path)  # verifies and self-tests before it swaps
+            with span("edge.swap", {"edgemark.version": version}):
+                path = self.good.path_of(version) or self._download(version, assignment)
+                self.runtime.load(path)  # verifies and self-tests before it swaps
         except HubError as exc:
             errors.append(_said(exc))
             return version
@@ -194,14 +197,16 @@ class SyncAgent:
         if health is not None:
             payload["health"] = health
         try:
-            return self.client.heartbeat(payload)
+            with span("edge.heartbeat"):
+                return self.client.heartbeat(payload)
         except HubError as exc:
             errors.append(_said(exc))
             return None
 
     def _flush_reports(self, errors: list[str]) -> int:
         # The runtime's offline-first outbox paces retries (backoff with jitter) itself.
-        delivery = self.runtime.outbox.deliver(self.client.send_reports, batch=_REPORT_BATCH)
+        with span("edge.reports"):
+            delivery = self.runtime.outbox.deliver(self.client.send_reports, batch=_REPORT_BATCH)
         if delivery.error and not delivery.waited:
             errors.append(str(delivery.error))
         return int(delivery.sent)

@@ -3,12 +3,17 @@
 Written by hand rather than with prometheus-client on purpose: the core install is the
 edge install, the format is a small stable text format, and every figure already lives in
 ``Runtime.stats()``, so a registry of live metric objects would duplicate that state.
+The ``edgemark_edge_*`` families are the node's own; the conventional families shared
+with the hub's dashboard and alerts (``edgemark_decide_duration_seconds``, ...) come from
+``edgemark.observe.edge_families``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from edgemark.observe import Exposition, edge_families
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _HEALTH = (
@@ -107,4 +112,6 @@ def render_metrics(stats: Mapping[str, Any], http: Mapping[tuple[str, int], int]
              [({}, privacy.get("refused_releases"))])  # fmt: skip
     requests = [({"route": r, "status": str(c)}, n) for (r, c), n in sorted(http.items())]
     w.family("http_requests_total", "counter", "Local API requests, by route and status.", requests)
-    return "\n".join(w.lines) + "\n"
+    conventional = Exposition()
+    edge_families(stats, conventional)
+    return "\n".join(w.lines) + "\n" + conventional.text()

@@ -25,6 +25,8 @@ from edgemark.hub._deps import HubState
 from edgemark.hub._fastpath import HeartbeatFastPath, validation_message
 from edgemark.hub._heartbeats import HeartbeatWriter
 from edgemark.hub._limits import BodyLimit
+from edgemark.hub._observe import HttpStats, Observe
+from edgemark.hub._observe import router as observe_router
 from edgemark.hub._privacy_routes import router as privacy_router
 from edgemark.hub._ratelimit import RateLimit, TokenBuckets
 from edgemark.hub._routes import BUNDLES_PATH, router
@@ -71,11 +73,14 @@ def create_app(settings: HubSettings) -> FastAPI:
     app.state.hub = hub
     app.include_router(router)
     app.include_router(console_router)
+    app.include_router(observe_router)
     app.include_router(privacy_router)
     app.add_middleware(HeartbeatFastPath, writer=lambda: hub.writer, bootstrap=settings.admin_token)
     app.add_middleware(BodyLimit, limit_for=lambda method, path: _limit(settings, method, path))
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)
     app.add_middleware(RateLimit, buckets=buckets)
+    app.state.http_stats = HttpStats()
+    app.add_middleware(Observe, stats=app.state.http_stats)  # outermost: sees every request
     _add_error_handlers(app)
     return app
 

@@ -1,0 +1,52 @@
+"""edgemark.observe: Prometheus metrics, OpenTelemetry traces and structured JSON logs.
+
+The exposition format and the edge's conventional metrics are plain Python (the core
+install is the edge install); traces need the ``observe`` extra and are off until
+``configure_tracing`` is called; ``configure_logging`` makes a process log JSON lines
+with request and trace ids and masks secrets.
+"""
+
+from __future__ import annotations
+
+from edgemark.observe._edge import edge_families
+from edgemark.observe._exposition import CONTENT_TYPE, LATENCY_BUCKETS, Exposition, Histogram
+from edgemark.observe._logging import (
+    JsonFormatter,
+    add_secret,
+    adopt_loggers,
+    configure_logging,
+    redact,
+    request_id,
+    setup_process,
+)
+from edgemark.observe._tracing import (
+    TracingSettings,
+    configure_tracing,
+    current_ids,
+    server_span,
+    shutdown_tracing,
+    span,
+    tracing_enabled,
+)
+
+__all__ = [
+    "CONTENT_TYPE",
+    "LATENCY_BUCKETS",
+    "Exposition",
+    "Histogram",
+    "JsonFormatter",
+    "TracingSettings",
+    "add_secret",
+    "adopt_loggers",
+    "configure_logging",
+    "configure_tracing",
+    "current_ids",
+    "edge_families",
+    "redact",
+    "request_id",
+    "server_span",
+    "setup_process",
+    "shutdown_tracing",
+    "span",
+    "tracing_enabled",
+]

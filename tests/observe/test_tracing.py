@@ -1,0 +1,108 @@
+"""Traces: off by default (a shared no-op), hub requests and the agent's sync loop as spans
+when configured, W3C trace context continued from the caller."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from edgemark.bundle import BundleStore
+from edgemark.edge import NodeHubClient, Runtime, SyncAgent
+from edgemark.hub import HubSettings, Secret, ServerThread
+from edgemark.observe import (
+    TracingSettings,
+    configure_tracing,
+    current_ids,
+    shutdown_tracing,
+    span,
+    tracing_enabled,
+)
+from tests.hub._support import ADMIN, ADMIN_TOKEN
+
+pytest.importorskip("opentelemetry.sdk")
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+    InMemorySpanExporter,
+)
+
+
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    memory = InMemorySpanExporter()
+    assert configure_tracing(TracingSettings(service_name="test"), exporter=memory)
+    yield memory
+    shutdown_tracing()
+
+
+def test_tracing_is_off_by_default_and_costs_a_shared_no_op() -> None:
+    assert not tracing_enabled()
+    assert span("a") is span("b")  # one shared null context, nothing allocated per call
+    assert current_ids() is None
+    assert not configure_tracing(TracingSettings.from_env({}))
+
+
+def test_settings_come_from_the_environment() -> None:
+    s = TracingSettings.from_env({"EDGEMARK_OTLP_ENDPOINT": "http://c:4318/v1/traces",
+                                  "EDGEMARK_TRACE_SAMPLE": "0.25"}, service_name="hub")  # fmt: skip
+    assert s.enabled and s.sample_ratio == 0.25 and s.service_name == "hub"
+    with pytest.raises(Exception, match="EDGEMARK_TRACE_SAMPLE"):
+        TracingSettings.from_env({"EDGEMARK_TRACE_SAMPLE": "2"})
+
+
+def test_hub_requests_are_server_spans_that_continue_the_callers_trace(
+    tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    settings = HubSettings(Secret(ADMIN_TOKEN), database_url=f"sqlite:///{tmp_path / 'h.db'}",
+                           bundle_dir=tmp_path / "b")  # fmt: skip
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = f"00-{trace_id}-00f067aa0ba902b7-01"
+    with ServerThread(settings) as hub:
+        r = httpx.get(f"{hub.url}/v1/nodes", headers={**ADMIN, "traceparent": parent,
+                                                      "X-Request-ID": "req-42"})  # fmt: skip
+        assert r.status_code == 200 and r.headers["x-request-id"] == "req-42"
+        assert httpx.get(f"{hub.url}/v1/rollouts/rollout-9-abc", headers=ADMIN).status_code == 404
+    shutdown_tracing()  # flushes the batch processor
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    nodes = spans["GET /v1/nodes"]
+    assert f"{nodes.context.trace_id:032x}" == trace_id  # continued, not a new trace
+    assert nodes.attributes["http.response.status_code"] == 200
+    assert spans["GET /v1/rollouts/{rollout_id}"].attributes["http.response.status_code"] == 404
+
+
+def test_the_agents_sync_round_is_a_span_with_its_steps(
+    tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/heartbeats":
+            return httpx.Response(200, json={"ok": True, "assignment": {"version": None}})
+        return httpx.Response(200, json={"stored": 0, "duplicates": 0})
+
+    runtime = Runtime(tmp_path / "node", "store-1", trust=None)
+    client = NodeHubClient("http://hub.test", "emn_x", transport=httpx.MockTransport(handle))
+    agent = SyncAgent(runtime, client, BundleStore(tmp_path / "node" / "bundles"))
+    try:
+        assert agent.sync_once()["heartbeat"] is True
+    finally:
+        runtime.close()
+    shutdown_tracing()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    sync = spans["edge.sync"]
+    assert sync.attributes["edgemark.node_id"] == "store-1"
+    assert spans["edge.heartbeat"].parent.span_id == sync.context.span_id
+    assert spans["edge.reports"].parent.span_id == sync.context.span_id
+
+
+def test_log_lines_inside_a_span_carry_its_ids(exporter: InMemorySpanExporter) -> None:
+    import logging
+
+    from edgemark.observe import JsonFormatter
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "inside", None, None)
+    with span("work"):
+        line: dict[str, Any] = json.loads(JsonFormatter().format(record))
+        ids = current_ids()
+    assert ids is not None and (line["trace_id"], line["span_id"]) == ids

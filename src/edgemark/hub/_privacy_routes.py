@@ -26,7 +26,7 @@ class FederatedRoundIn(_Strict):
     delta: Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
     clients: Annotated[int, Field(ge=0, le=10**7)]
     auc: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
-    nodes: Annotated[tuple[NodeName, ...], Field(max_length=100_000)] = ()
+    nodes: Annotated[list[NodeName], Field(max_length=100_000, default_factory=list)]
 
 
 @router.get("/v1/privacy/ledger")

@@ -15,8 +15,10 @@ from typing import Any
 
 from edgemark._extras import require
 from edgemark.errors import FeatureError
+from edgemark.features import _running as running
 from edgemark.features._outcomes import Outcome, outcome_query
 from edgemark.features._plan import Plan
+from edgemark.features._prefix import Unsupported
 from edgemark.features._spec import DAY_SECONDS, FeatureSpec
 from edgemark.features._sql import BatchSQL, num
 
@@ -110,11 +112,16 @@ def _finite_times(values: Iterable[float], what: str) -> list[float]:
     return times
 
 
-def _features(con: Any, spec: FeatureSpec) -> str:
-    """Prepare the spec's tables on ``con`` (pairs in ``pairs``: idx, u, t); return the query
-    of one row per pair: idx, u, t and the features."""
+def _features(con: Any, spec: FeatureSpec, reference: bool = False) -> str:
+    """Prepare the spec's tables on ``con`` (pairs in ``pairs``: idx, u, t); return a SQL
+    relation of one row per pair: idx, u, t and the features.
+
+    The running plan (``_running``) computes them unless ``reference`` asks for the join
+    plan of ``BatchSQL`` (which also takes the few specs and logs the running plan cannot
+    hold exactly)."""
     plan = Plan(spec)
-    sql = BatchSQL(plan, _category_universe(con, plan))
+    universe = _category_universe(con, plan)
+    sql = BatchSQL(plan, universe)
     for statement in sql.consent():
         con.execute(statement)
     con.execute(
@@ -124,10 +131,23 @@ def _features(con: Any, spec: FeatureSpec) -> str:
         "ASOF LEFT JOIN rev r ON p.u = r.u AND p.t >= r.eff "
         "ASOF LEFT JOIN cstate c ON p.u = c.u AND p.t >= c.eff"
     )
-    revocations = con.execute("SELECT count(*) FROM rev").fetchone()[0]
-    for statement in sql.prepare(revocations > 0):
+    revocations = con.execute("SELECT count(*) FROM rev").fetchone()[0] > 0
+    if not reference:
+        try:
+            matrix, pairs = running.compute(con, plan, universe, revocations)
+        except Unsupported:
+            for statement in running.drop_statements(plan, revocations):
+                con.execute(statement)
+        else:
+            pa = require("pyarrow", "train")
+            columns = {n: pa.array(matrix[:, i]) for i, n in enumerate(spec.names)}
+            table = pa.table({"idx": pairs.column("idx"), "u": pairs.column("u"),
+                              "t": pairs.column("t"), **columns})  # fmt: skip
+            con.register("features_of_pairs", table)
+            return "features_of_pairs"
+    for statement in sql.prepare(revocations):
         con.execute(statement)
-    return sql.pair_query()
+    return f"({sql.pair_query()})"
 
 
 def _category_universe(con: Any, plan: Plan) -> list[str] | None:
@@ -175,6 +195,18 @@ def build_training_frame(
         Columns ``user``, ``label_time``, the features, the outcomes; sorted by label_time,
         user.
     """
+    return _training_frame(events, spec, label_times, horizon_days, outcomes)
+
+
+def _training_frame(
+    events: Any,
+    spec: FeatureSpec,
+    label_times: Iterable[float],
+    horizon_days: float = 7,
+    outcomes: Sequence[Outcome] | None = None,
+    reference: bool = False,
+) -> Any:
+    """``build_training_frame``; ``reference`` computes the features with the join plan."""
     if not (isinstance(horizon_days, int | float) and 0 < horizon_days < math.inf):
         raise FeatureError(f"horizon_days must be a positive number, got {horizon_days!r}")
     wanted = (
@@ -196,12 +228,12 @@ def build_training_frame(
         "ASOF LEFT JOIN consent_training c ON f.u = c.u AND l.t >= c.ts "
         "WHERE coalesce(c.ct, f.no_training IS NULL OR f.no_training > l.t)"
     )
-    query = _features(con, spec)
+    relation = _features(con, spec, reference)
     names = ", ".join(f'x."{n}"' for n in spec.names)
     labels = ", ".join(f'y."{o.name}"' for o in wanted)
     sql = (
-        f'WITH x AS ({query}), y AS ({outcome_query(wanted)}) SELECT x.u AS "user", '
-        f"x.t AS label_time, {names}, {labels} FROM x JOIN y USING (idx) ORDER BY x.idx"
+        f'WITH y AS ({outcome_query(wanted)}) SELECT x.u AS "user", x.t AS label_time, '
+        f"{names}, {labels} FROM {relation} x JOIN y USING (idx) ORDER BY x.idx"
     )
     return _frame(con, sql)
 
@@ -225,6 +257,13 @@ def feature_vectors_at(
     Users without events get the defaults (0, the recency cap, and the time's context).
     Columns: ``user``, ``ts``, then one per feature (pandas DataFrame).
     """
+    return _vectors_at(events, spec, user_times)
+
+
+def _vectors_at(
+    events: Any, spec: FeatureSpec, user_times: Sequence[tuple[str, float]], reference: bool = False
+) -> Any:
+    """``feature_vectors_at``; ``reference`` computes the features with the join plan."""
     pa = require("pyarrow", "train")
     con = _open(events)
     users = [str(u) for u, _ in user_times]
@@ -237,11 +276,9 @@ def feature_vectors_at(
         }
     )
     con.register("pairs", pairs)
-    query = _features(con, spec)
+    relation = _features(con, spec, reference)
     names = ", ".join(f'x."{n}"' for n in spec.names)
-    return _frame(
-        con, f'WITH x AS ({query}) SELECT x.u AS "user", x.t AS ts, {names} FROM x ORDER BY x.idx'
-    )
+    return _frame(con, f'SELECT x.u AS "user", x.t AS ts, {names} FROM {relation} x ORDER BY x.idx')
 
 
 def label_schedule(events: Any, every_days: float = 7, horizon_days: float = 7) -> list[float]:

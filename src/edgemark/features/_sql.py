@@ -67,7 +67,7 @@ class BatchSQL:
         lists = [f"{self._category_set(i)} AS dc{i}" for i in range(len(self.dc_types))]
         # Small integer codes for the type and the declared categories: compared once per
         # row instead of strings once per column.
-        codes = " ".join(f"WHEN {lit(t)} THEN {_code(t)}" for t in BEHAVIOUR_TYPES)
+        codes = " ".join(f"WHEN {lit(t)} THEN {code(t)}" for t in BEHAVIOUR_TYPES)
         cats = ", ".join(lit(c) for c in self.categories) or "''"
         numbers = [v for v in self._values() if not v.startswith("dc")]
         current = ", ".join(["u", "ep", "bucket", "ts", "wb", *numbers, *lists])
@@ -79,8 +79,8 @@ class BatchSQL:
             f"CAST(coalesce(list_position([{cats}], category), 0) AS TINYINT) AS cc "
             f"FROM ({epoch})",
             *([f"CREATE TEMP TABLE starts AS {self._session_starts()}"] if p.sessions else []),
-            *(f"CREATE TEMP TABLE ab{k} AS {self._abandoned(a)}" for k, a in enumerate(p.carts)),
-            *([f"CREATE TEMP TABLE resets AS {self._resets()}"] if self.fatigue else []),
+            *(f"CREATE TEMP TABLE ab{k} AS {self.abandoned(a)}" for k, a in enumerate(p.carts)),
+            *([f"CREATE TEMP TABLE resets AS {self.resets()}"] if self.fatigue else []),
             f"CREATE TEMP VIEW C AS {contributions}",
             f"CREATE TEMP TABLE P AS SELECT u, ep, bucket, wb, {self._sums()} FROM C "
             "GROUP BY u, ep, bucket, wb",
@@ -120,14 +120,14 @@ class BatchSQL:
         for j, key in enumerate(p.columns):
             exprs[f"c{j}"] = self._column_expr(key)
         if self.fatigue:
-            exprs["fat"] = f"CAST(tc = {_code('exposure')} AS DOUBLE)"
+            exprs["fat"] = f"CAST(tc = {code('exposure')} AS DOUBLE)"
         for i, kind in enumerate(self.kinds):
             if kind == "#act":
                 exprs[f"lk{i}"] = "ts"
             elif kind == "#start":
                 exprs[f"lk{i}"] = "CAST(NULL AS DOUBLE)"  # session starts are pseudo-rows
             else:
-                exprs[f"lk{i}"] = f"CASE WHEN tc = {_code(kind)} THEN ts END"
+                exprs[f"lk{i}"] = f"CASE WHEN tc = {code(kind)} THEN ts END"
         pseudo = [self._abandoned_rows(k, within) for k, within in enumerate(p.carts)]
         if self.fatigue:
             pseudo.append(self._fatigue_resets())
@@ -148,7 +148,7 @@ class BatchSQL:
             return "0.0"  # session starts are pseudo-rows
         if what == "abandon":
             return "0.0"
-        is_type = f"tc = {_code(key[1])}"
+        is_type = f"tc = {code(key[1])}"
         if what == "n":
             return f"CAST({is_type} AS DOUBLE)"
         if what == "amt":
@@ -163,7 +163,7 @@ class BatchSQL:
     def _category_set(self, i: int) -> str:
         """The set of one row's category (for distinct-category feature ``i``): a one-bit
         mask when the universe is small, else a one-element list."""
-        is_type = f"tc = {_code(self.dc_types[i])} AND cat IS NOT NULL"
+        is_type = f"tc = {code(self.dc_types[i])} AND cat IS NOT NULL"
         if self.universe is None:
             return f"CASE WHEN {is_type} THEN [cat] ELSE CAST([] AS VARCHAR[]) END"
         names = ", ".join(lit(c) for c in self.universe)
@@ -195,13 +195,13 @@ class BatchSQL:
             f"({chained}) WHERE prev IS NULL OR ts - prev > {num(self.plan.gap)}"
         )
 
-    def _abandoned(self, within: float) -> str:
+    def abandoned(self, within: float) -> str:
         """The carts no purchase followed within ``within`` seconds (u, ep, ts, bucket)."""
         a = num(within)
         return (
             "SELECT c.u, c.ep, c.ts, c.bucket FROM "
-            f"(SELECT u, ep, ts, bucket FROM ue WHERE tc = {_code('add_to_cart')}) c "
-            f"ASOF LEFT JOIN (SELECT u, ep, ts FROM ue WHERE tc = {_code('purchase')}) p "
+            f"(SELECT u, ep, ts, bucket FROM ue WHERE tc = {code('add_to_cart')}) c "
+            f"ASOF LEFT JOIN (SELECT u, ep, ts FROM ue WHERE tc = {code('purchase')}) p "
             "ON c.u = p.u AND c.ep = p.ep AND p.ts >= c.ts "
             f"WHERE p.ts IS NULL OR p.ts > c.ts + {a}"
         )
@@ -211,12 +211,12 @@ class BatchSQL:
         the pair query counts them once ``cart + within <= t`` (see ``avail``)."""
         return self._row({"wb": "bucket", f"c{self.plan.abandon_cols[within]}": "1.0"}, f"ab{k}")
 
-    def _resets(self) -> str:
+    def resets(self) -> str:
         """An exposure stops counting at the first redeem at or after it (u, ep, ts, wb)."""
         return (
             "SELECT x.u, x.ep, r.ts AS ts, x.bucket AS wb FROM "
-            f"(SELECT u, ep, ts, bucket FROM ue WHERE tc = {_code('exposure')}) x "
-            f"ASOF JOIN (SELECT u, ep, ts FROM ue WHERE tc = {_code('redeem')}) r "
+            f"(SELECT u, ep, ts, bucket FROM ue WHERE tc = {code('exposure')}) x "
+            f"ASOF JOIN (SELECT u, ep, ts FROM ue WHERE tc = {code('redeem')}) r "
             "ON x.u = r.u AND x.ep = r.ep AND r.ts >= x.ts"
         )
 
@@ -232,7 +232,7 @@ class BatchSQL:
             elif v.startswith("dc") and self.universe is not None:
                 out.append(f"bit_or({self._category_set(int(v[2:]))}) AS {v}")
             elif v.startswith("dc"):
-                t = _code(self.dc_types[int(v[2:])])
+                t = code(self.dc_types[int(v[2:])])
                 out.append(
                     f"coalesce(list(DISTINCT cat) FILTER (WHERE tc = {t} AND cat IS NOT NULL), "
                     f"CAST([] AS VARCHAR[])) AS {v}"
@@ -391,7 +391,7 @@ class BatchSQL:
         return f"greatest(coalesce(s.lk{i}, {never}), coalesce(l.al{i}, {never}))"
 
 
-def _code(event_type: str) -> int:
+def code(event_type: str) -> int:
     """The small integer code of a behaviour event type."""
     return BEHAVIOUR_TYPES.index(event_type)
 

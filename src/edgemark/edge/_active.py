@@ -9,7 +9,7 @@ the old bundle or the new one, never a mix.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,15 +74,24 @@ class Active:
         """The bundle version."""
         return self.manifest.version
 
-    def context(self, vector: FloatArray, score: float) -> FloatArray:
-        """[1, logit(score), log1p(features)] for the contextual policy."""
+    def context(
+        self, vector: FloatArray, score: float, values: Sequence[float] | None = None
+    ) -> FloatArray:
+        """[1, logit(score), log1p(features clipped at 0)] for the contextual policy.
+
+        ``values`` (the same features as Python floats) lets the clip be skipped when no
+        feature is negative, which is every vector of validated events.
+        """
         x = np.empty(self.dim)
         x[0] = 1.0
         x[1] = score_logit(score)
-        np.log1p(np.maximum(vector, 0.0), out=x[2:])
+        if values is not None and min(values) >= 0.0:
+            np.log1p(vector, out=x[2:])
+        else:
+            np.log1p(np.maximum(vector, 0.0), out=x[2:])
         return x
 
-    def basket_of(self, vector: FloatArray | None, fallback: float) -> float:
+    def basket_of(self, vector: Sequence[float] | None, fallback: float) -> float:
         """The user's average basket from the features, else ``fallback``."""
         if vector is None or self.basket is None:
             return fallback

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from edgemark.edge._active import Active
-from edgemark.edge._memory import NodeMemory
+from edgemark.edge._memory import NodeMemory, Outcome
 from edgemark.edge._state import StateStore
 
 LEARN_CHUNK = 2000  # outcomes per Newton solve, so one solve stays short
+LEARN_EVERY_S = 1.0  # background learning cadence: fewer, larger batches cost less per outcome
 MODEL_EVERY_S = 5.0
 PRUNE_EVERY_S = 60.0
 
@@ -37,6 +38,7 @@ class Maintenance:
         rng: np.random.Generator,
         retention_s: float,
         decision_days: int = 90,
+        learn_every_s: float = 0.0,
     ) -> None:
         self.store = store
         self.memory = memory
@@ -50,6 +52,8 @@ class Maintenance:
         self._learned: list[str] = []  # learned outcomes not yet written with the posterior
         self._models_written = time.monotonic()
         self._last_prune = 0.0
+        self.learn_every_s = learn_every_s  # 0: learn on every round (inline, deterministic)
+        self._last_learn = 0.0
 
     def save_beta_counts(self, active: Active | None) -> None:
         """Copy the serving Beta policy's counts into ``posteriors`` (caller holds ``lock``)."""
@@ -87,9 +91,18 @@ class Maintenance:
 
     def run_once(self, active: Active | None, *, force: bool = False) -> None:
         """Resolve, learn, redraw, bin drift and write. Caller holds ``commit_lock``."""
+        now = time.monotonic()
+        learn = (
+            force
+            or now - self._last_learn >= self.learn_every_s
+            or len(self.memory.outcomes) >= LEARN_CHUNK
+        )
         with self.lock:
             self.memory.sweep()
-            outcomes, self.memory.outcomes = self.memory.outcomes, []
+            outcomes: list[Outcome] = []
+            if learn:
+                outcomes, self.memory.outcomes = self.memory.outcomes, []
+                self._last_learn = now
             beta = active.beta.snapshot() if active and active.beta.stale else None
         learned = [outcome[5] for outcome in outcomes]
         if active is not None and active.contextual is not None:

@@ -31,7 +31,7 @@ from edgemark.edge._active import Active, VersionHealth, build_active, prepare_b
 from edgemark.edge._content import compose_from, open_pack
 from edgemark.edge._erase import node_pseudonymizer
 from edgemark.edge._experiments import EXPLORE, HOLDOUT, assign
-from edgemark.edge._maintenance import Maintenance
+from edgemark.edge._maintenance import LEARN_EVERY_S, Maintenance
 from edgemark.edge._memory import LastDecision, NodeMemory
 from edgemark.edge._outbox import Outbox
 from edgemark.edge._release import Release, release_days
@@ -106,6 +106,10 @@ class Runtime:
         self._np_rng = np.random.default_rng([*base, 1])
         self._random = random.Random(f"{seed}:{node_id}").random
         self._ids = random.Random(os.urandom(16)).getrandbits  # unique across restarts
+        # Decision ids grow with time (start time in µs + a counter, then 28 random bits), so
+        # SQLite appends them to the primary-key index instead of inserting all over it.
+        self._id_base = time.time_ns() // 1000
+        self._n_ids = 0
         self._lock = threading.RLock()
         inline = maintenance_interval_s is None
         self._batch = batch_size if batch_size is not None else (256 if inline else 8192)
@@ -131,6 +135,7 @@ class Runtime:
             self._np_rng,
             retention_s,
             decision_retention_days,
+            learn_every_s=0.0 if inline else LEARN_EVERY_S,
         )
         self._commit_lock = self._maint.commit_lock
         self._memory.attributed = {o: [c, r] for o, (c, r) in self._store.attributed().items()}
@@ -284,12 +289,13 @@ class Runtime:
         ts = request.ts
         with self._lock:
             try:
-                vector = score = x = None
+                vals = score = x = None
                 reasons: tuple[str, ...] = ("no_personalization_consent",)
                 if request.consent_personalization:
-                    vector = self._features.vector(pseudonym, ts)
+                    vals = self._features.values(pseudonym, ts)
+                    vector = np.array(vals)
                     score = value = active.scorer.score_one(vector)
-                    x = active.context(vector, value)
+                    x = active.context(vector, value, vals)
                     active.drift.add(vector, value)
                     reasons = ()
             except ModelError as exc:
@@ -313,11 +319,12 @@ class Runtime:
                 arm, probability = offers[k], assignment.share / len(offers)
                 shown = k + 1 if allowed[k] else 0
             else:
-                shown, p = serve_policy(active, x, vector, score, allowed, self._random)
+                shown, p = serve_policy(active, x, vals, score, allowed, self._random)
                 arm = offers[shown - 1] if shown else "none"
                 probability = assignment.share * p
             offer = offers[shown - 1] if shown else None
-            decision_id = f"{self._ids(80):020x}"
+            self._n_ids += 1
+            decision_id = f"{self._id_base + self._n_ids:013x}{self._ids(28):07x}"
             row, last = decision_row(
                 active, request, pseudonym, assignment, arm, shown, probability, x, decision_id
             )

@@ -21,7 +21,7 @@ _DAY = 86400
 def serve_policy(
     active: Active,
     x: FloatArray | None,
-    vector: FloatArray | None,
+    vector: Sequence[float] | None,
     score: float | None,
     allowed: Sequence[bool],
     draw: Callable[[], float],

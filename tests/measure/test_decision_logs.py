@@ -4,11 +4,15 @@ show X"; the raw logged probabilities over every layer would roughly double it."
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from edgemark.cli import app
 from edgemark.errors import MeasureError
 from edgemark.measure import decision_logs, off_policy_value
 from edgemark.sim import RetailWorld, SimConfig
@@ -92,3 +96,35 @@ def test_logs_without_randomised_rows_or_layers_are_refused() -> None:
         decision_logs([{"offer": "a", "probability": 0.5, "bought": 1}])
     with pytest.raises(MeasureError, match="'bought'"):
         decision_logs([{"offer": "a", "probability": 0.5, "layer": "explore"}])
+
+
+def test_ope_cli_with_layer_column_matches_the_library(logged: Any, tmp_path: Path) -> None:
+    world, rows = logged
+    path = tmp_path / "decisions.csv"
+    with path.open("w") as handle:
+        handle.write("offer,probability,layer,bought\n")
+        for r in rows:
+            handle.write(
+                f"{r['offer'] or 'holdout'},{r['probability']},{r['layer']},{r['bought']}\n"
+            )
+    args = ["--action", "offer", "--reward", "bought", "--propensity", "probability"]
+    result = CliRunner().invoke(
+        app,
+        ["measure", "ope", "--logs", str(path), *args, "--target", "uniform", "--layer", "layer"],
+    )
+    assert result.exit_code == 0, result.output
+    logs = decision_logs(rows)
+    expected = off_policy_value(logs.actions, logs.rewards, logs.propensities, "uniform")
+    result = CliRunner().invoke(
+        app,
+        ["measure", "ope", "--logs", str(path), *args, "--target", "uniform", "--layer", "layer",
+         "--json"],
+    )  # fmt: skip
+    out = json.loads(result.stdout)
+    assert out["n"] == logs.kept
+    for got, want in zip(out["estimates"], expected.estimates, strict=True):
+        assert got["value"] == pytest.approx(want.value, rel=1e-9)
+    truth = world.truth()
+    uniform = np.mean([truth["control_rate"], *(o["rate"] for o in truth["offers"].values())])
+    dr = expected.estimates[2]
+    assert abs(dr.value - uniform) < 4 * dr.std_error

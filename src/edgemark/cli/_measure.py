@@ -169,6 +169,13 @@ def ope_command(
     level: Annotated[
         float, typer.Option("--level", help="Confidence level of the intervals.")
     ] = 0.95,
+    layer: Annotated[
+        str | None,
+        typer.Option(
+            "--layer",
+            help="Column with the edge's layer: use the randomised layers (holdout, explore).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Value of a target policy from logged decisions: IPS, SNIPS and doubly robust."""
@@ -184,6 +191,7 @@ def ope_command(
             features=feature or (),
             reward_model=reward_model,
             level=level,
+            layer=layer,
         )
     if as_json:
         print_json(result.to_dict())

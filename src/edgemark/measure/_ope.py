@@ -26,6 +26,7 @@ import numpy.typing as npt
 
 from edgemark._extras import require
 from edgemark.errors import MeasureError
+from edgemark.measure._decision_logs import RANDOMISED_LAYERS
 from edgemark.measure._table import Codes, read_columns
 
 FloatArray = npt.NDArray[np.float64]
@@ -249,10 +250,15 @@ def ope_csv(
     features: Sequence[str] = (),
     reward_model: str = "mean",
     level: float = 0.95,
+    layer: str | None = None,
 ) -> OPEResult:
     """``off_policy_value`` on a log CSV; ``target`` is a CSV with one probability column
-    per action (row for row with the logs) or ``"uniform"``."""
-    cols = read_columns(logs, numbers=[reward, propensity, *features], text=[action], what="logs")
+    per action (row for row with the logs) or ``"uniform"``.
+
+    ``layer`` names the column with the edge's layer: only the randomised layers' rows are
+    used, their propensity divided by those layers' share (see ``decision_logs``)."""
+    text = [action, *([layer] if layer else [])]
+    cols = read_columns(logs, numbers=[reward, propensity, *features], text=text, what="logs")
     feats = np.column_stack([cols.numbers[f] for f in features]) if features else None
     pi: FloatArray | str
     names: Sequence[str] | None = None
@@ -260,16 +266,37 @@ def ope_csv(
         pi = "uniform"
     else:
         pi, names = _read_target(Path(target))
+    actions: Codes | npt.NDArray[np.str_] = cols.text[action]
+    rewards, pb = cols.numbers[reward], cols.numbers[propensity]
+    if layer is not None:
+        keep, share = _randomised(cols.text[layer])
+        codes = cols.text[action]
+        actions = np.asarray(codes.names)[codes.codes[keep]]
+        rewards, pb = rewards[keep], pb[keep] / share
+        feats = feats[keep] if feats is not None else None
+        if not isinstance(pi, str) and pi.shape[0] == keep.size:
+            pi = pi[keep]
     return off_policy_value(
-        cols.text[action],
-        cols.numbers[reward],
-        cols.numbers[propensity],
+        actions,
+        rewards,
+        pb,
         pi,
         target_actions=names,
         reward_model=reward_model,
         features=feats,
         level=level,
     )
+
+
+def _randomised(layers: Codes) -> tuple[npt.NDArray[np.bool_], float]:
+    wanted = [i for i, name in enumerate(layers.names) if name in RANDOMISED_LAYERS]
+    keep = np.isin(layers.codes, wanted)
+    if not keep.any():
+        raise MeasureError(
+            f"no row of the logs is in the randomised layers {list(RANDOMISED_LAYERS)} "
+            f"(layers seen: {', '.join(layers.names)}); OPE needs randomised decisions"
+        )
+    return keep, float(keep.mean())
 
 
 def _read_target(path: Path) -> tuple[FloatArray, list[str]]:

@@ -284,11 +284,18 @@ def test_runtime_learns_variants_from_conversions_and_logs_them_for_ope(
                           consent_personalization=True, consent_measurement=True,
                           consent_training=True)  # fmt: skip
             rt.observe(event)
+    stray = ComposeRequest("headline", sku=catalog[0].sku, decision_id="no-such-decision")
+    rt.compose(stray)  # never a decision of this node: expires, never learned
     later = Event("late", T0 + 3 * DAY, "cust-x", "view", "store-1")  # lookbacks (24 h) end
     rt.observe(later)
     rt.flush()
     variants = node_variants(rt)
-    assert variants.sync(rt._active.settings.lookback_s) == len(shown)  # type: ignore[attr-defined]
+    lookback = rt._active.settings.lookback_s  # type: ignore[attr-defined]
+    assert variants.sync(lookback) == len(shown)
+    assert variants.bandit.stats()["log"] == {"resolved": len(shown), "pending": 1}
+    variants.expire_s = 0.0
+    assert variants.sync(lookback) == 1
+    assert variants.bandit.stats()["log"] == {"resolved": len(shown), "expired": 1}
     want: dict[str, list[float]] = {}
     for decision_id, (action, _p) in shown.items():
         counts = want.setdefault(f"headline/{action}", [0.0, 0.0])

@@ -220,6 +220,7 @@ class VariantBandit:
         conversion; ``resolved_by`` marks decisions whose lookback ended without one;
         ``expired`` names decisions the edge no longer knows (logged, never learned).
         Posteriors and log rows change in one transaction. Returns the rows resolved."""
+        gone = set(expired)
         with self._lock:
             rows = self._pending()
             updates: list[tuple[float | None, float | None, str, str]] = []
@@ -229,7 +230,7 @@ class VariantBandit:
                     reward, revenue = outcomes[decision_id]
                 elif resolved_by.get(decision_id):
                     reward, revenue = 0.0, 0.0
-                elif decision_id in expired:
+                elif decision_id in gone:
                     updates.append((None, None, "expired", row_id))
                     continue
                 else:

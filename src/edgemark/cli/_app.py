@@ -11,6 +11,7 @@ from edgemark.cli import (
     _demo,
     _edge,
     _features,
+    _fl,
     _hub,
     _ingest,
     _keys,
@@ -56,6 +57,7 @@ for _module in (
     _edge,
     _measure,
     _privacy,
+    _fl,
     _content,
     _demo,
 ):

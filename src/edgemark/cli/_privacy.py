@@ -1,5 +1,6 @@
-"""CLI verbs of the privacy plane: ``edgemark privacy erase`` (one user, everywhere) and
-``edgemark privacy retain`` (purge events older than a maximum age)."""
+"""CLI verbs of the privacy plane: ``edgemark privacy erase`` (one user, everywhere),
+``edgemark privacy retain`` (purge events older than a maximum age) and ``edgemark privacy
+ledger`` (epsilon spent per node and fleet-wide, from the hub)."""
 
 from __future__ import annotations
 
@@ -131,4 +132,51 @@ def register(app: typer.Typer) -> None:
             counts = {"log_events": report.log_events, "quarantine_files": report.quarantine_files}
             _print_counts("Retention", {**figures, "counts": counts})
 
+    @privacy.command("ledger")
+    def ledger(
+        hub: Annotated[
+            str,
+            typer.Option(
+                "--hub",
+                envvar="EDGEMARK_HUB_URL",
+                help="Base URL of the hub (env EDGEMARK_HUB_URL).",
+            ),
+        ] = "http://127.0.0.1:8000",
+        as_json: Annotated[bool, typer.Option("--json", help="Print the ledger as JSON.")] = False,
+    ) -> None:
+        """Epsilon spent per node and fleet-wide, from DP reports and federated rounds."""
+        from edgemark._extras import require
+
+        with handled_errors():
+            require("fastapi", "hub")
+            from edgemark.hub import admin_token_from_env, fetch_privacy_ledger
+
+            figures = fetch_privacy_ledger(hub, admin_token_from_env().reveal())
+            if as_json:
+                print_json(figures)
+                return
+            _print_ledger(figures)
+
     app.add_typer(privacy, name="privacy")
+
+
+def _print_ledger(figures: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    def eps(value: float | None) -> str:
+        return "-" if value is None else f"{value:.3f}"
+
+    table = Table(title=f"Privacy ledger (delta {figures['delta']:g})")
+    for name in ("node", "reports", "federated", "spent", "budget"):
+        table.add_column(name, justify="left" if name == "node" else "right")
+    for node in figures["nodes"]:
+        table.add_row(node["node_id"], eps(node["epsilon_reports"]),
+                      eps(node["epsilon_federated"]), eps(node["epsilon_spent"]),
+                      eps(node["budget"]))  # fmt: skip
+    console.print(table)
+    fleet = figures["fleet"]
+    console.print(
+        f"Fleet-wide epsilon spent: {eps(fleet['epsilon_spent'])} (budget {eps(fleet['budget'])}); "
+        f"{len(figures['rounds'])} federated rounds recorded.",
+        highlight=False,
+    )

@@ -1,0 +1,53 @@
+"""Federated plane: DP-FedAvg on Flower over numpy models; raw data stays on the nodes.
+
+Core (numpy): the logistic propensity model (``local_sgd``, ``export_logistic_onnx``),
+clipping, the node update and the server step (``client_update``, ``DPFedAvgServer``).
+``epsilon_spent``/``calibrate_noise`` need dp-accounting, the simulation Flower: both are
+the ``federated`` extra, imported when used. Shards come from ``edgemark.sim``.
+"""
+
+from __future__ import annotations
+
+from edgemark.federated._bundle import bundle_federated_model
+from edgemark.federated._data import FederatedData, NodeShard, simulate_shards
+from edgemark.federated._dp import (
+    DEFAULT_DELTA,
+    RoundAccountant,
+    calibrate_noise,
+    clip_update,
+    epsilon_spent,
+)
+from edgemark.federated._fedavg import DPFedAvgConfig, DPFedAvgServer, client_update
+from edgemark.federated._model import (
+    auc,
+    export_logistic_onnx,
+    init_params,
+    local_sgd,
+    predict,
+    train_central,
+)
+from edgemark.federated._simulate import SimulationResult, simulate_federated, variant_name
+
+__all__ = [
+    "DEFAULT_DELTA",
+    "DPFedAvgConfig",
+    "DPFedAvgServer",
+    "FederatedData",
+    "NodeShard",
+    "RoundAccountant",
+    "SimulationResult",
+    "auc",
+    "bundle_federated_model",
+    "calibrate_noise",
+    "client_update",
+    "clip_update",
+    "epsilon_spent",
+    "export_logistic_onnx",
+    "init_params",
+    "local_sgd",
+    "predict",
+    "simulate_federated",
+    "simulate_shards",
+    "train_central",
+    "variant_name",
+]

@@ -1,0 +1,33 @@
+"""The public API of edgemark.federated is exactly this list."""
+
+from __future__ import annotations
+
+import edgemark.federated
+
+
+def test_all_is_pinned_and_sorted() -> None:
+    assert edgemark.federated.__all__ == [
+        "DEFAULT_DELTA",
+        "DPFedAvgConfig",
+        "DPFedAvgServer",
+        "FederatedData",
+        "NodeShard",
+        "RoundAccountant",
+        "SimulationResult",
+        "auc",
+        "bundle_federated_model",
+        "calibrate_noise",
+        "client_update",
+        "clip_update",
+        "epsilon_spent",
+        "export_logistic_onnx",
+        "init_params",
+        "local_sgd",
+        "predict",
+        "simulate_federated",
+        "simulate_shards",
+        "train_central",
+        "variant_name",
+    ]
+    for name in edgemark.federated.__all__:
+        assert getattr(edgemark.federated, name) is not None

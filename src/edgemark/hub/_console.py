@@ -8,6 +8,7 @@ land in the same audit log.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from importlib import util as importlib_util
@@ -26,6 +27,7 @@ from edgemark.hub import _console_bundles, _console_data, _console_pages, _contr
 from edgemark.hub._console_html import CSS, JS, SECURITY_HEADERS, error_page, esc, layout
 from edgemark.hub._deps import HubState
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/console", include_in_schema=False)
 PageNo = Annotated[int, Query(ge=1, le=10**6)]
 _ACTIONS = {"pause": _control.pause, "resume": _control.resume, "abort": _control.abort}
@@ -54,6 +56,10 @@ def _render(
             return _html(layout(title, body(session, user), user, active), 200, started)
     except HubError as exc:
         return _error(exc, user, started)
+    except Exception:  # a bug must not become a 500 or leak a traceback to the browser
+        log.exception("console page %s failed", request.url.path)
+        failed = HubError("The console failed on this page; the hub's log has the details.", 503)
+        return _html(error_page(503, str(failed), user), 503, started)
 
 
 def _error(exc: HubError, user: auth.ConsoleUser | None, started: float) -> Response:
@@ -218,7 +224,10 @@ def privacy_ledger(session: Session) -> dict[str, Any]:
 @router.get("/privacy")
 def privacy(request: Request, page: PageNo = 1) -> Response:
     def body(session: Session, _user: auth.ConsoleUser) -> str:
-        ledger = privacy_ledger(session)
+        now = time.time()
+        key = _console_data.reports_key(session)
+        ledger, _at = _console_data.memo(session, "privacy", key, lambda: privacy_ledger(session),
+                                         now, stale_ok=True)  # fmt: skip
         ids = [n["node_id"] for n in ledger["nodes"]]
         names = _console_data.node_names(session, ids[(page - 1) * 50 : page * 50])
         return _console_pages.privacy(ledger, names, page)

@@ -10,7 +10,10 @@ import io
 import json
 import math
 import tarfile
-from collections.abc import Sequence
+import threading
+import time
+import weakref
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +27,49 @@ from edgemark.hub._db import Bundle, Node, Report, Rollout
 PAGE_SIZE = 50
 OFFLINE_AFTER_S = 300.0
 DRIFT_ALERT_PSI = 0.25
+RECOMPUTE_S = 60.0
+SLOW_S = 0.1
+# Per database engine (one per hub app), so two hubs in one process never share figures.
+_memos: weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, float, float, Any]]] = (
+    weakref.WeakKeyDictionary()
+)
+_memo_lock = threading.Lock()
+
+
+def memo(
+    session: Session,
+    name: str,
+    key: Any,
+    compute: Callable[[], Any],
+    now: float,
+    *,
+    stale_ok: bool = False,
+) -> tuple[Any, float]:
+    """``compute()``'s value and when it was computed, reused for up to ``RECOMPUTE_S``
+    seconds while ``key`` (a cheap fingerprint of the data) is unchanged, or, with
+    ``stale_ok``, whatever it is if computing took over ``SLOW_S`` (the page then says how
+    old its figures are; cheap figures are always fresh).
+
+    Pages whose figures scan every report or audit entry use it, so a busy fleet (new
+    reports every second) costs one recomputation a minute, not one per page view.
+    """
+    with _memo_lock:  # one computation at a time: concurrent viewers wait, then reuse
+        store = _memos.setdefault(session.get_bind(), {})
+        found = store.get(name)
+        if found is not None and now - found[1] < RECOMPUTE_S:
+            old_key, at, took, value = found
+            if old_key == key or (stale_ok and took > SLOW_S):
+                return value, at
+        started = time.perf_counter()
+        value = compute()
+        store[name] = (key, now, time.perf_counter() - started, value)
+        return value, now
+
+
+def reports_key(session: Session) -> tuple[int, int]:
+    """A fingerprint of the report table (rows are only ever added)."""
+    count, last = session.execute(select(func.count(), func.max(Report.id))).one()
+    return int(count or 0), int(last or 0)
 
 
 @dataclass(frozen=True)

@@ -170,7 +170,13 @@ def layout(title: str, body: str, user: ConsoleUser | None, active: str = "") ->
 
 def error_page(status: int, message: str, user: ConsoleUser | None) -> str:
     """The page for 401, 403, 404 and 409: what happened and what to do."""
-    titles = {401: "Please log in", 403: "Not allowed", 404: "Not found", 409: "Not possible now"}
+    titles = {
+        401: "Please log in",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Not possible now",
+        503: "Something went wrong",
+    }
     hint = {
         401: link("/console/login", "Log in with an admin token"),
         403: "Ask an administrator for a token with the scope this needs.",

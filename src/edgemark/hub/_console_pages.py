@@ -19,6 +19,7 @@ from edgemark.hub import _console_data as data
 from edgemark.hub._console_auth import ConsoleUser
 from edgemark.hub._console_html import ago, cards, chart, esc, fmt, link, notice, pager, table, when
 from edgemark.hub._db import Rollout
+from edgemark.hub._gates import GatePolicy
 
 MIN_EXPOSURES = 200  # per arm: below it an interval says little, as the rollout gates judge
 
@@ -154,7 +155,7 @@ _THRESHOLDS = {
 
 
 def _gates(r: Rollout) -> str:
-    gates = r.gates or {}
+    gates = GatePolicy.from_json(r.gates or {}).to_json()  # defaults for keys it lacks
     if not gates.get("enabled", True):
         return "<h2>Gates</h2>" + notice("Gates are disabled for this rollout.", "warn")
     rows = [
@@ -205,22 +206,41 @@ def confirm(session: Session, rollout_id: str, verb: str, user: ConsoleUser) -> 
 
 def experiments(session: Session) -> str:
     """Uplift per offer with 95% intervals, holdout sizes and what the data allow."""
+    now = time.time()
+    key = data.reports_key(session)
+    found, at = data.memo(session, "experiments", key, lambda: _measure(session), now,
+                          stale_ok=True)  # fmt: skip
+    if not found:
+        return notice("No DP reports have reached the hub yet, so there is nothing to "
+                      "measure. Nodes send them after each closed day.", "warn")  # fmt: skip
+    out = [_as_of(at, now, key[0])]
+    for name, rows, result in found:
+        if isinstance(result, str):
+            out.append(f"<h2>{esc(name)}</h2>" + notice(result, "warn"))
+        else:
+            out.append(_experiment(name, rows, result))
+    return "".join(out) + _not_at_hub()
+
+
+def _measure(session: Session) -> list[tuple[str, list[dict[str, Any]], Any]]:
     from edgemark.measure import uplift_from_reports
 
     cells = data.report_cells(session)
-    if not cells:
-        return notice("No DP reports have reached the hub yet, so there is nothing to "
-                      "measure. Nodes send them after each closed day.", "warn")  # fmt: skip
-    out = []
+    found: list[tuple[str, list[dict[str, Any]], Any]] = []
     for experiment in sorted({c["experiment"] for c in cells}):
         rows = [c for c in cells if c["experiment"] == experiment]
         try:
-            estimates = uplift_from_reports(rows, experiment=experiment, strata_key="node_id")
+            result: Any = uplift_from_reports(rows, experiment=experiment, strata_key="node_id")
         except MeasureError as exc:
-            out.append(f"<h2>{esc(experiment)}</h2>" + notice(data.measure_error(exc), "warn"))
-            continue
-        out.append(_experiment(experiment, rows, estimates))
-    return "".join(out) + _not_at_hub()
+            result = data.measure_error(exc)
+        found.append((experiment, rows, result))
+    return found
+
+
+def _as_of(at: float, now: float, rows: int) -> str:
+    age = "just now" if now - at < 1 else f"{now - at:.0f} s ago"
+    return (f'<p class="muted">From {rows:,} DP report rows, computed {age} (with many '
+            "reports, at most once a minute).</p>")  # fmt: skip
 
 
 def _experiment(name: str, rows: list[dict[str, Any]], estimates: list[Any]) -> str:
@@ -347,12 +367,15 @@ def _rounds(rounds: list[dict[str, Any]]) -> str:
 
 def audit(session: Session, page: int) -> str:
     """The verification verdict of the whole chain, then entries newest first."""
-    started = time.perf_counter()
-    verdict = _audit.verify_session(session)
-    took = (time.perf_counter() - started) * 1000
+    now = time.time()
+    last, digest = _audit.head(session)
+    verdict, at = data.memo(session, "audit", (last, digest),
+                            lambda: _audit.verify_session(session), now)  # fmt: skip
+    age = "just now" if now - at < 1 else f"{now - at:.0f} s ago"
     if verdict.ok:
         head = notice(f"The chain verifies: {verdict.entries:,} entries, every hash links "
-                      f"(checked now in {took:.0f} ms).", "ok")  # fmt: skip
+                      f"(checked {age}; again on every new entry and at least every "
+                      f"{data.RECOMPUTE_S:.0f} s).", "ok")  # fmt: skip
     else:
         head = notice(f"The chain does NOT verify: {verdict.problem} (entry {verdict.seq}).", "bad")
     last, digest = _audit.head(session)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from edgemark.hub import ServerThread, _console, _console_data
+from edgemark.hub import ServerThread, _console
 from edgemark.measure import uplift_from_reports
 
 from ._console_support import Fleet, login, make_fleet, send_reports
@@ -206,10 +206,9 @@ def test_too_few_exposures_are_called_out(
     assert "Not enough data for a chart yet" in page and "not enough data (needs 200" in page
 
 
-def test_privacy_falls_back_to_epsilon_from_reports(
-    console: httpx.Client, client: httpx.Client, fleet: Fleet, monkeypatch: pytest.MonkeyPatch
+def test_privacy_shows_the_hubs_ledger_of_report_epsilon(
+    console: httpx.Client, client: httpx.Client, fleet: Fleet
 ) -> None:
-    monkeypatch.setattr(_console, "privacy_ledger", _console_data.privacy_fallback)
     login(console, ADMIN_TOKEN)
     token = fleet.node_tokens["store-1"]
     send_reports(client, token, _rows(1, {"holdout": 3, "pct10": 5}, 50))  # day 1, eps 1.5
@@ -219,6 +218,9 @@ def test_privacy_falls_back_to_epsilon_from_reports(
     page = console.get("/console/privacy").text
     # a day costs its largest epsilon (one arm per user and day), days add up: 1.5 + 0.25
     assert "<td>store-1</td>" in page and '<td class="num">1.750</td>' in page
+    ledger = client.get("/v1/privacy/ledger", headers=ADMIN).json()  # agreement A
+    spent = {n["node_id"]: n["epsilon_spent"] for n in ledger["nodes"]}
+    assert sorted(spent.values()) == [0.0, 0.0, 1.75]
 
 
 def _fake_ledger(node_ids: list[str]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from starlette.concurrency import run_in_threadpool
 
 from edgemark.errors import AuthError, HubError
 from edgemark.hub import _console_auth as auth
-from edgemark.hub import _console_bundles, _console_data, _console_pages, _control
+from edgemark.hub import _console_bundles, _console_data, _console_pages, _control, _ledger
 from edgemark.hub._console_html import CSS, JS, SECURITY_HEADERS, error_page, esc, layout
 from edgemark.hub._deps import HubState
 
@@ -212,20 +212,15 @@ def experiments(request: Request) -> Response:
 
 
 def privacy_ledger(session: Session) -> dict[str, Any]:
-    """The hub's privacy ledger (agreement A); the report-only fallback until it exists."""
-    if importlib_util.find_spec("edgemark.hub._ledger") is None:
-        return _console_data.privacy_fallback(session)
-    from edgemark.hub import _ledger  # type: ignore[attr-defined,unused-ignore]
-
-    ledger: dict[str, Any] = _ledger.privacy_ledger(session)
-    return ledger
+    """The hub's privacy ledger (agreement A: ``_ledger.privacy_ledger``)."""
+    return _ledger.privacy_ledger(session)
 
 
 @router.get("/privacy")
 def privacy(request: Request, page: PageNo = 1) -> Response:
     def body(session: Session, _user: auth.ConsoleUser) -> str:
         now = time.time()
-        key = _console_data.reports_key(session)
+        key = (_console_data.reports_key(session), _console_data.rounds_count(session))
         ledger, _at = _console_data.memo(session, "privacy", key, lambda: privacy_ledger(session),
                                          now, stale_ok=True)  # fmt: skip
         ids = [n["node_id"] for n in ledger["nodes"]]

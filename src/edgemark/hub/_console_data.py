@@ -22,7 +22,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from edgemark.errors import EdgemarkError, HubError
-from edgemark.hub._db import Bundle, Node, Report, Rollout
+from edgemark.hub._db import Bundle, FederatedRound, Node, Report, Rollout
 
 PAGE_SIZE = 50
 OFFLINE_AFTER_S = 300.0
@@ -152,26 +152,9 @@ def report_cells(session: Session) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def privacy_fallback(session: Session) -> dict[str, Any]:
-    """The ledger's shape (agreement A) from report rows alone, for a hub without
-    ``_ledger``: a node's day costs its largest epsilon (parallel composition within a
-    day), days add up (sequential composition)."""
-    per_day = (
-        select(Report.node_id, Report.day, func.max(Report.epsilon).label("eps"))
-        .group_by(Report.node_id, Report.day)
-        .subquery()
-    )
-    rows = session.execute(
-        select(per_day.c.node_id, func.sum(per_day.c.eps)).group_by(per_day.c.node_id)
-    ).all()
-    nodes = [
-        {"node_id": n, "epsilon_reports": float(e or 0.0), "epsilon_federated": 0.0,
-         "epsilon_spent": float(e or 0.0), "budget": None}
-        for n, e in sorted(rows)
-    ]  # fmt: skip
-    spent = max((n["epsilon_spent"] for n in nodes), default=0.0)
-    return {"delta": 0.0, "fleet": {"epsilon_spent": spent, "budget": None},
-            "nodes": nodes, "rounds": []}  # fmt: skip
+def rounds_count(session: Session) -> int:
+    """How many federated rounds the hub has recorded (part of the privacy page's key)."""
+    return int(session.scalar(select(func.count()).select_from(FederatedRound)) or 0)
 
 
 def node_names(session: Session, ids: Sequence[str]) -> dict[str, str]:

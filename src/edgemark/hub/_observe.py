@@ -200,7 +200,16 @@ def _fleet(session: Session, out: Exposition) -> None:
 
 
 def _privacy(session: Session, out: Exposition) -> None:
-    fleet = _console.privacy_ledger(session)["fleet"]
+    key = (_console_data.reports_key(session), _console_data.rounds_count(session))
+    ledger, _at = _console_data.memo(
+        session,
+        "privacy",
+        key,
+        lambda: _console.privacy_ledger(session),
+        time.time(),
+        stale_ok=True,
+    )  # fmt: skip  (shared with the console page)
+    fleet = ledger["fleet"]
     out.family("edgemark_fleet_privacy_epsilon_spent", "gauge",
                "Epsilon spent fleet-wide (the privacy ledger's figure).",
                [({}, fleet.get("epsilon_spent"))])  # fmt: skip

@@ -12,10 +12,10 @@ from edgemark.cli import app
 ROWS = [
     {"node_id": "n1", "arm": "holdout", "exposures": 1000, "conversions": 90,
      "revenue": 5000.0, "revenue_sq": 2.5e6, "revenue_noise_scale": 400.0,
-     "count_noise_scale": 4.0, "revenue_sq_noise_scale": 1e5, "max_contributions": 1},
+     "count_noise_scale": 4.0, "revenue_sq_noise_scale": 4e5, "max_contributions": 1},
     {"node_id": "n1", "arm": "pct10", "exposures": 1000, "conversions": 120,
      "revenue": 6000.0, "revenue_sq": 3.6e6, "revenue_noise_scale": 400.0,
-     "count_noise_scale": 4.0, "revenue_sq_noise_scale": 1e5, "max_contributions": 1},
+     "count_noise_scale": 4.0, "revenue_sq_noise_scale": 4e5, "max_contributions": 1},
 ]  # fmt: skip
 
 

@@ -116,3 +116,15 @@ def test_rows_without_squares_are_refused_with_what_to_do() -> None:
         revenue_uplift_from_reports(
             [{**r, "revenue_sq": 1.0, "max_contributions": 0} for r in rows]
         )
+
+
+def test_a_noised_square_sum_is_brought_into_the_feasible_range() -> None:
+    # k cap = sq scale / revenue scale = 100; S = 500 over E = 100 exposures.
+    base = {"exposures": 100, "revenue": 500.0, "revenue_noise_scale": 1.0,
+            "revenue_sq_noise_scale": 100.0, "max_contributions": 1}  # fmt: skip
+    control = {**base, "arm": "holdout", "revenue_sq": 5000.0}
+    for noised, used in ((-9e9, 500.0**2 / 100), (9e9, 100 * 500.0), (4e4, 4e4)):
+        (est,) = revenue_uplift_from_reports([control, {**base, "arm": "a", "revenue_sq": noised}])
+        sampling = (used - 500.0**2 / 100) / 100**2 + (5000.0 - 2500.0) / 100**2
+        noise = 2 * (2 * 1.0**2) / 100**2
+        assert est.std_error**2 == pytest.approx(sampling + noise, rel=1e-9), noised

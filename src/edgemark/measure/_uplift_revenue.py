@@ -13,7 +13,9 @@ conservative otherwise. The noises ``N_S`` (variance ``V_S = sum 2 b_S^2``) and 
 
     Var(R) ~ [max(Q + (k - 2) S^2 / E, 0) + V_S + R^2 V_E] / E^2.
 
-Noise on ``Q`` only makes this variance estimate itself noisier (its expectation is right).
+Noise on ``Q`` only makes this variance estimate noisier; the noised ``Q`` is first brought
+into the range any data could give, ``[S^2 / E, k cap S]`` (``k cap`` is the ratio of the
+rows' squared-revenue and revenue noise scales), which tames it when the noise is large.
 Arms are independent samples, so the uplift's variance is the sum of the two arms'.
 """
 
@@ -64,13 +66,19 @@ class _Arm:
     noise_var_e: float = 0.0
     noise_var_s: float = 0.0
     max_contributions: int = 1
+    user_cap: float = 0.0  # the most one user can spend in a cell, k * revenue_cap (0: unknown)
 
     def moments(self) -> tuple[float, float, float]:
         """(mean, sampling variance, noise variance) of revenue per exposure."""
         e = float(self.exposures)
-        mean = max(self.revenue / e, 0.0)  # noise can push a sum below zero
+        total = max(self.revenue, 0.0)  # noise can push a sum below zero
+        mean = total / e
         k = self.max_contributions
-        sampling = max(self.squares + (k - 2) * self.revenue * self.revenue / e, 0.0)
+        # The noised Q, brought back into what any data could give: at least S^2 / E
+        # (Cauchy-Schwarz over at most E users), at most k cap S (each y_u <= k cap).
+        top = self.user_cap * total if self.user_cap > 0 else math.inf
+        squares = min(max(self.squares, total * total / e), top)
+        sampling = max(squares + (k - 2) * total * total / e, 0.0)
         noise = self.noise_var_s + mean * mean * self.noise_var_e
         return mean, sampling / e**2, noise / e**2
 
@@ -110,6 +118,11 @@ def _add(arm: _Arm, row: Mapping[str, Any], index: int) -> None:
     arm.noise_var_e += 2.0 * _scale(row, "count_noise_scale", index) ** 2
     arm.noise_var_s += 2.0 * _scale(row, "revenue_noise_scale", index) ** 2
     arm.max_contributions = max(arm.max_contributions, int(k))
+    # Both scales are sensitivity / epsilon share: their ratio is the per-user bound k cap.
+    sq_scale = _scale(row, "revenue_sq_noise_scale", index)
+    rev_scale = _scale(row, "revenue_noise_scale", index)
+    if rev_scale > 0 and sq_scale > 0:
+        arm.user_cap = max(arm.user_cap, sq_scale / rev_scale)
 
 
 def _aggregate(rows: Iterable[Mapping[str, Any]], experiment: str | None) -> dict[str, _Arm]:

@@ -28,6 +28,8 @@ def test_all_is_pinned_and_sorted() -> None:
         "simulate_shards",
         "train_central",
         "variant_name",
+        "write_flower_app",
+        "write_flower_connection",
     ]
     for name in edgemark.federated.__all__:
         assert getattr(edgemark.federated, name) is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from edgemark.federated._bundle import bundle_federated_model
 from edgemark.federated._data import FederatedData, NodeShard, simulate_shards
+from edgemark.federated._deploy import write_flower_app, write_flower_connection
 from edgemark.federated._dp import (
     DEFAULT_DELTA,
     RoundAccountant,
@@ -50,4 +51,6 @@ __all__ = [
     "simulate_shards",
     "train_central",
     "variant_name",
+    "write_flower_app",
+    "write_flower_connection",
 ]

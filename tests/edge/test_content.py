@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from edgemark.bundle import TrustStore, build_bundle, load_signing_key
-from edgemark.errors import BundleError, EdgeError, MissingExtraError, NoBundleError
+from edgemark.errors import BundleError, ConfigError, EdgeError, MissingExtraError, NoBundleError
 from edgemark.features import DEFAULT_SPEC
 from edgemark.sim import CatalogItem, generate_catalog, write_catalog, write_docs
 from tests.edge.edge_support import DAY, OFFERS, POLICY, T0, BundleFactory
@@ -208,6 +208,8 @@ def test_variant_bandit_logs_exact_propensities_that_sum_to_one(tmp_path: Path) 
     again = bandit.choose("headline", candidates, decision_id="d1", offer="pct10", ts=1.0)
     retry = bandit.choose("headline", candidates, decision_id="d1", offer="pct10", ts=2.0)
     assert retry == again  # a retried request is not a second exposure
+    with pytest.raises(ConfigError, match="repeat a phrasing"):
+        bandit.choose("headline", [*candidates, candidates[0]], decision_id=None, offer=None, ts=0)
     bandit.close()
 
 

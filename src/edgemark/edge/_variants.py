@@ -172,6 +172,8 @@ class VariantBandit:
         if not candidates:
             raise ConfigError("No copy variant to choose from.")
         actions = [a for _v, a in candidates]
+        if len(set(actions)) != len(actions):
+            raise ConfigError(f"Copy variant candidates repeat a phrasing: {actions}.")
         with self._lock:
             if decision_id is not None:
                 again = self._logged(decision_id, copy_type, candidates)

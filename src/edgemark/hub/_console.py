@@ -23,7 +23,14 @@ from starlette.concurrency import run_in_threadpool
 
 from edgemark.errors import AuthError, HubError
 from edgemark.hub import _console_auth as auth
-from edgemark.hub import _console_bundles, _console_data, _console_pages, _control, _ledger
+from edgemark.hub import (
+    _console_bundles,
+    _console_data,
+    _console_measure,
+    _console_pages,
+    _control,
+    _ledger,
+)
 from edgemark.hub._console_html import CSS, JS, SECURITY_HEADERS, error_page, esc, layout
 from edgemark.hub._deps import HubState
 
@@ -208,7 +215,7 @@ def _act(
 @router.get("/experiments")
 def experiments(request: Request) -> Response:
     return _render(request, "Experiments and measurement", "experiments",
-                   lambda s, _u: _console_pages.experiments(s))  # fmt: skip
+                   lambda s, _u: _console_measure.experiments(s))  # fmt: skip
 
 
 def privacy_ledger(session: Session) -> dict[str, Any]:

@@ -138,6 +138,12 @@ def chart(chart_id: str, figure: Mapping[str, Any], label: str) -> str:
     )
 
 
+def plot_layout(x: str, y: str) -> dict[str, Any]:
+    """Margins, height and axis titles shared by the console's charts."""
+    return {"margin": {"l": 50, "r": 10, "t": 10, "b": 50}, "height": 280,
+            "xaxis": {"title": {"text": x}}, "yaxis": {"title": {"text": y}}}  # fmt: skip
+
+
 def layout(title: str, body: str, user: ConsoleUser | None, active: str = "") -> str:
     """A whole console page: skip link, navigation, who is logged in, then ``body``."""
     nav = "".join(

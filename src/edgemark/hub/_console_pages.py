@@ -1,4 +1,4 @@
-"""The console's pages as HTML bodies: fleet, rollouts, experiments, privacy, audit, bundles.
+"""The console's pages as HTML bodies: fleet, rollouts, privacy and audit.
 
 Each function reads through ``_console_data`` (or the hub's own modules) and returns the
 body that ``_console_html.layout`` wraps. Where the data cannot support a figure the page
@@ -11,17 +11,27 @@ import math
 import time
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session
 
-from edgemark.errors import MeasureError
 from edgemark.hub import _audit, _rollouts
 from edgemark.hub import _console_data as data
 from edgemark.hub._console_auth import ConsoleUser
-from edgemark.hub._console_html import ago, cards, chart, esc, fmt, link, notice, pager, table, when
+from edgemark.hub._console_html import (
+    ago,
+    cards,
+    chart,
+    esc,
+    fmt,
+    link,
+    notice,
+    pager,
+    plot_layout,
+    table,
+    when,
+)
 from edgemark.hub._db import Rollout
 from edgemark.hub._gates import GatePolicy
-
-MIN_EXPOSURES = 200  # per arm: below it an interval says little, as the rollout gates judge
 
 
 def fleet(session: Session, page: int, status: str) -> str:
@@ -37,10 +47,9 @@ def fleet(session: Session, page: int, status: str) -> str:
     ])  # fmt: skip
     versions = {"data": [{"type": "bar", "x": [v for v, _ in s["versions"]],
                           "y": [n for _, n in s["versions"]], "marker": {"color": "#1d4ed8"}}],
-                "layout": _plot_layout("bundle version", "nodes")}  # fmt: skip
-    hist = {"data": [{"type": "histogram", "x": s["p99s"], "nbinsx": 30,
-                      "marker": {"color": "#0f766e"}}],
-            "layout": _plot_layout("decide P99 (µs)", "nodes")}  # fmt: skip
+                "layout": plot_layout("bundle version", "nodes")}  # fmt: skip
+    hist = {"data": [{"type": "bar", **_bins(s["p99s"]), "marker": {"color": "#0f766e"}}],
+            "layout": plot_layout("decide P99 (µs)", "nodes")}  # fmt: skip
     charts = (
         f'<div class="grid2">{chart("versions", versions, "Nodes by serving bundle version")}'
         f"{chart('p99', hist, 'Decide P99 per node (last heartbeat)')}</div>"
@@ -65,15 +74,20 @@ def fleet(session: Session, page: int, status: str) -> str:
     return f"{head}{charts}<h2>Nodes</h2><p>{toggle}</p>{listing}{nav}"
 
 
+def _bins(values: list[float], bins: int = 30) -> dict[str, list[float]]:
+    """Histogram bars (centres, counts) made here, so a page carries 30 numbers, not one
+    per node."""
+    if not values:
+        return {"x": [], "y": []}
+    counts, edges = np.histogram(np.asarray(values), bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    return {"x": [round(float(c), 1) for c in centres], "y": [int(n) for n in counts]}
+
+
 def _heartbeat_cell(ts: float | None, now: float) -> str:
     late = ts is None or ts < now - data.OFFLINE_AFTER_S
     text = esc(ago(ts, now))
     return f'<span class="fail">{text} (offline)</span>' if late else text
-
-
-def _plot_layout(x: str, y: str) -> dict[str, Any]:
-    return {"margin": {"l": 50, "r": 10, "t": 10, "b": 50}, "height": 280,
-            "xaxis": {"title": {"text": x}}, "yaxis": {"title": {"text": y}}}  # fmt: skip
 
 
 def rollouts(session: Session, page: int) -> str:
@@ -204,116 +218,6 @@ def confirm(session: Session, rollout_id: str, verb: str, user: ConsoleUser) -> 
     )
 
 
-def experiments(session: Session) -> str:
-    """Uplift per offer with 95% intervals, holdout sizes and what the data allow."""
-    now = time.time()
-    key = data.reports_key(session)
-    found, at = data.memo(session, "experiments", key, lambda: _measure(session), now,
-                          stale_ok=True)  # fmt: skip
-    if not found:
-        return notice("No DP reports have reached the hub yet, so there is nothing to "
-                      "measure. Nodes send them after each closed day.", "warn")  # fmt: skip
-    out = [_as_of(at, now, key[0])]
-    for name, rows, result in found:
-        if isinstance(result, str):
-            out.append(f"<h2>{esc(name)}</h2>" + notice(result, "warn"))
-        else:
-            out.append(_experiment(name, rows, result))
-    return "".join(out) + _not_at_hub()
-
-
-def _measure(session: Session) -> list[tuple[str, list[dict[str, Any]], Any]]:
-    from edgemark.measure import uplift_from_reports
-
-    cells = data.report_cells(session)
-    found: list[tuple[str, list[dict[str, Any]], Any]] = []
-    for experiment in sorted({c["experiment"] for c in cells}):
-        rows = [c for c in cells if c["experiment"] == experiment]
-        try:
-            result: Any = uplift_from_reports(rows, experiment=experiment, strata_key="node_id")
-        except MeasureError as exc:
-            result = data.measure_error(exc)
-        found.append((experiment, rows, result))
-    return found
-
-
-def _as_of(at: float, now: float, rows: int) -> str:
-    age = "just now" if now - at < 1 else f"{now - at:.0f} s ago"
-    return (f'<p class="muted">From {rows:,} DP report rows, computed {age} (with many '
-            "reports, at most once a minute).</p>")  # fmt: skip
-
-
-def _experiment(name: str, rows: list[dict[str, Any]], estimates: list[Any]) -> str:
-    holdout = sum(r["exposures"] for r in rows if r["arm"] == "holdout")
-    nodes = len({r["node_id"] for r in rows})
-    head = cards(
-        [
-            ("Holdout exposures", f"{holdout:,}", "" if holdout >= MIN_EXPOSURES else "warn"),
-            ("Arms", str(len(estimates)), ""),
-            ("Nodes reporting", str(nodes), ""),
-        ]
-    )
-    table_rows, shown = [], []
-    for e in estimates:
-        enough = e.exposures >= MIN_EXPOSURES and e.control_exposures >= MIN_EXPOSURES
-        table_rows.append([
-            esc(e.arm), f"{e.exposures:,}", fmt(e.rate * 100, 2), fmt(e.uplift * 100, 2),
-            f"{fmt(e.ci_low * 100, 2)} to {fmt(e.ci_high * 100, 2)}", esc(_advice(e, enough)),
-        ])  # fmt: skip
-        if enough:
-            shown.append(e)
-    body = f"<h2>Experiment {esc(name)}</h2>{head}" + table(
-        ["Offer", "Exposures", "Conversion %", "Uplift (points)", "95% interval (points)",
-         "Suggestion"], table_rows,
-        "Uplift over the holdout from DP-noised reports (noise included in the interval)",
-        numeric=frozenset({1, 2, 3}),
-    )  # fmt: skip
-    if not shown:
-        return body + notice(f"Not enough data for a chart yet: every arm and the holdout need "
-                             f"at least {MIN_EXPOSURES} exposures.", "warn")  # fmt: skip
-    return body + chart(f"uplift-{_slug(name)}", _uplift_figure(shown),
-                        f"Uplift per offer with 95% intervals, experiment {name}")  # fmt: skip
-
-
-def _advice(e: Any, enough: bool) -> str:
-    if not enough:
-        return f"not enough data (needs {MIN_EXPOSURES} exposures per arm)"
-    if e.ci_low > 0:
-        return "works: give it more of the budget"
-    if e.ci_high < 0:
-        return "hurts: stop it"
-    return "unclear: keep testing"
-
-
-def _uplift_figure(estimates: list[Any]) -> dict[str, Any]:
-    return {
-        "data": [{"type": "scatter", "mode": "markers", "x": [e.arm for e in estimates],
-                  "y": [e.uplift * 100 for e in estimates], "marker": {"size": 10},
-                  "error_y": {"type": "data", "symmetric": False,
-                              "array": [(e.ci_high - e.uplift) * 100 for e in estimates],
-                              "arrayminus": [(e.uplift - e.ci_low) * 100 for e in estimates]}}],
-        "layout": {**_plot_layout("offer", "uplift (points)"),
-                   "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 0,
-                               "y1": 0, "line": {"dash": "dot", "color": "#6b7280"}}]},
-    }  # fmt: skip
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name)[:40]
-
-
-def _not_at_hub() -> str:
-    return (
-        "<h2>Attribution and budget</h2>"
-        + notice("Attribution is computed on each node from its customers' journeys, which "
-                 "never leave the node; the hub receives only DP-noised counts per arm, so "
-                 "it shows no attribution. A budget split across channels needs a fitted "
-                 "marketing-mix model over weekly spend, which the hub does not hold: run "
-                 "`edgemark measure mmm` and `edgemark measure budget` on the spend data. "
-                 "The suggestions above come from the offers' intervals alone.", "info")
-    )  # fmt: skip
-
-
 def privacy(ledger: dict[str, Any], names: dict[str, str], page: int) -> str:
     """Epsilon spent per node and fleet-wide against the budgets, and federated rounds."""
     fleet_row, nodes = ledger["fleet"], ledger["nodes"]
@@ -361,7 +265,7 @@ def _rounds(rounds: list[dict[str, Any]]) -> str:
     fig = {"data": [{"type": "scatter", "mode": "lines+markers",
                      "x": [r["round"] for r in rounds],
                      "y": [r["epsilon_cumulative"] for r in rounds], "name": "ε"}],
-           "layout": _plot_layout("federated round", "cumulative ε")}  # fmt: skip
+           "layout": plot_layout("federated round", "cumulative ε")}  # fmt: skip
     return "<h2>Federated rounds</h2>" + chart("rounds", fig, "Cumulative epsilon by round")
 
 

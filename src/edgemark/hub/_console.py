@@ -228,7 +228,7 @@ def privacy(request: Request, page: PageNo = 1) -> Response:
     def body(session: Session, _user: auth.ConsoleUser) -> str:
         now = time.time()
         key = (_console_data.reports_key(session), _console_data.rounds_count(session))
-        ledger, _at = _console_data.memo(session, "privacy", key, lambda: privacy_ledger(session),
+        ledger, _at = _console_data.memo(session, "privacy", key, privacy_ledger,
                                          now, stale_ok=True)  # fmt: skip
         ids = [n["node_id"] for n in ledger["nodes"]]
         names = _console_data.node_names(session, ids[(page - 1) * 50 : page * 50])

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import tarfile
 import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,46 +25,76 @@ from sqlalchemy.orm import Session
 from edgemark.errors import EdgemarkError, HubError
 from edgemark.hub._db import Bundle, FederatedRound, Node, Report, Rollout
 
+log = logging.getLogger(__name__)
 PAGE_SIZE = 50
 OFFLINE_AFTER_S = 300.0
 DRIFT_ALERT_PSI = 0.25
 RECOMPUTE_S = 60.0
 SLOW_S = 0.1
 # Per database engine (one per hub app), so two hubs in one process never share figures.
-_memos: weakref.WeakKeyDictionary[Any, dict[str, tuple[Any, float, float, Any]]] = (
-    weakref.WeakKeyDictionary()
-)
-_memo_lock = threading.Lock()
+_memos: weakref.WeakKeyDictionary[Any, dict[str, _Memo]] = weakref.WeakKeyDictionary()
+_memos_lock = threading.Lock()
+
+
+@dataclass
+class _Memo:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    key: Any = None
+    at: float = -math.inf
+    took: float = 0.0
+    value: Any = None
+    refreshing: bool = False
 
 
 def memo(
     session: Session,
     name: str,
     key: Any,
-    compute: Callable[[], Any],
+    compute: Callable[[Session], Any],
     now: float,
     *,
     stale_ok: bool = False,
 ) -> tuple[Any, float]:
-    """``compute()``'s value and when it was computed, reused for up to ``RECOMPUTE_S``
-    seconds while ``key`` (a cheap fingerprint of the data) is unchanged, or, with
-    ``stale_ok``, whatever it is if computing took over ``SLOW_S`` (the page then says how
-    old its figures are; cheap figures are always fresh).
+    """``compute(session)``'s value and when it was computed.
 
-    Pages whose figures scan every report or audit entry use it, so a busy fleet (new
-    reports every second) costs one recomputation a minute, not one per page view.
+    Fresh while ``key`` (a cheap fingerprint of the data) is unchanged, for up to
+    ``RECOMPUTE_S`` seconds. A slow value (over ``SLOW_S`` to compute) is served after
+    that while a background thread recomputes it, and, with ``stale_ok``, also after
+    ``key`` changed (the page says how old its figures are). So a large, busy fleet costs
+    one recomputation a minute and no viewer waits for it but the first; cheap figures
+    are always fresh.
     """
-    with _memo_lock:  # one computation at a time: concurrent viewers wait, then reuse
-        store = _memos.setdefault(session.get_bind(), {})
-        found = store.get(name)
-        if found is not None and now - found[1] < RECOMPUTE_S:
-            old_key, at, took, value = found
-            if old_key == key or (stale_ok and took > SLOW_S):
-                return value, at
-        started = time.perf_counter()
-        value = compute()
-        store[name] = (key, now, time.perf_counter() - started, value)
-        return value, now
+    with _memos_lock:
+        entry = _memos.setdefault(session.get_bind(), {}).setdefault(name, _Memo())
+    with entry.lock:  # concurrent viewers of a cold page wait for one computation
+        young = now - entry.at < RECOMPUTE_S
+        if entry.key == key and young:
+            return entry.value, entry.at
+        if entry.took > SLOW_S and (entry.key == key or stale_ok):
+            if not young and not entry.refreshing:
+                entry.refreshing = True
+                threading.Thread(target=_refresh, args=(entry, session.get_bind(), key, compute),
+                                 name=f"console-{name}", daemon=True).start()  # fmt: skip
+            return entry.value, entry.at
+        _store(entry, key, compute, session)
+        return entry.value, entry.at
+
+
+def _store(entry: _Memo, key: Any, compute: Callable[[Session], Any], session: Session) -> None:
+    started = time.perf_counter()
+    value = compute(session)
+    entry.key, entry.at, entry.value = key, time.time(), value
+    entry.took = time.perf_counter() - started
+
+
+def _refresh(entry: _Memo, bind: Any, key: Any, compute: Callable[[Session], Any]) -> None:
+    try:
+        with Session(bind) as session, entry.lock:
+            _store(entry, key, compute, session)
+    except Exception:  # the page keeps its older figures and says how old they are
+        log.warning("recomputing console figures failed", exc_info=True)
+    finally:
+        entry.refreshing = False
 
 
 def reports_key(session: Session) -> tuple[int, int]:

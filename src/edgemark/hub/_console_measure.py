@@ -24,7 +24,7 @@ def experiments(session: Session) -> str:
     """Uplift per offer with 95% intervals, holdout sizes and what the data allow."""
     now = time.time()
     key = data.reports_key(session)
-    found, at = data.memo(session, "experiments", key, lambda: _measure(session), now,
+    found, at = data.memo(session, "experiments", key, _measure, now,
                           stale_ok=True)  # fmt: skip
     if not found:
         return notice("No DP reports have reached the hub yet, so there is nothing to "

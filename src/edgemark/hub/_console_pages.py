@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
 
 import numpy as np
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from edgemark.hub import _audit, _rollouts
@@ -30,7 +32,7 @@ from edgemark.hub._console_html import (
     table,
     when,
 )
-from edgemark.hub._db import Rollout
+from edgemark.hub._db import AuditEntry, Rollout
 from edgemark.hub._gates import GatePolicy
 
 
@@ -259,6 +261,13 @@ def _used(spent: float, budget: float | None) -> str:
     return f'<span class="{cls}">{share * 100:.0f} %</span>'
 
 
+def _verify(session: Session) -> _audit.AuditVerdict:
+    # Plain rows, not ORM objects: the same check as _audit.verify_session, half the cost.
+    query = select(AuditEntry.__table__).order_by(AuditEntry.seq)
+    rows = cast(Iterable[Mapping[str, Any]], (r._mapping for r in session.execute(query)))
+    return _audit.verify_chain(rows, _audit.head(session))
+
+
 def _rounds(rounds: list[dict[str, Any]]) -> str:
     if not rounds:
         return notice("No federated rounds recorded yet.", "info")
@@ -274,7 +283,7 @@ def audit(session: Session, page: int) -> str:
     now = time.time()
     last, digest = _audit.head(session)
     verdict, at = data.memo(session, "audit", (last, digest),
-                            lambda: _audit.verify_session(session), now)  # fmt: skip
+                            _verify, now)  # fmt: skip
     age = "just now" if now - at < 1 else f"{now - at:.0f} s ago"
     if verdict.ok:
         head = notice(f"The chain verifies: {verdict.entries:,} entries, every hash links "

@@ -201,14 +201,11 @@ def _fleet(session: Session, out: Exposition) -> None:
 
 def _privacy(session: Session, out: Exposition) -> None:
     key = (_console_data.reports_key(session), _console_data.rounds_count(session))
+    # The same cached ledger as the console's Privacy page: a scrape never rescans it all.
+    now = time.time()
     ledger, _at = _console_data.memo(
-        session,
-        "privacy",
-        key,
-        lambda: _console.privacy_ledger(session),
-        time.time(),
-        stale_ok=True,
-    )  # fmt: skip  (shared with the console page)
+        session, "privacy", key, _console.privacy_ledger, now, stale_ok=True
+    )
     fleet = ledger["fleet"]
     out.family("edgemark_fleet_privacy_epsilon_spent", "gauge",
                "Epsilon spent fleet-wide (the privacy ledger's figure).",

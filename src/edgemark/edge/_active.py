@@ -67,6 +67,7 @@ class Active:
     dim: int
     blank: FloatArray
     users: dict[str, tuple[str, Assignment]] = field(default_factory=dict)
+    assignments: dict[tuple[str, tuple[bool, ...]], Assignment] = field(default_factory=dict)
     content: Any | None = None  # the bundle's ContentEngine (content extra), if it has a pack
 
     @property

@@ -37,8 +37,15 @@ class Assignment:
     others_json: str = ""
 
 
-def assign(settings: PolicySettings, pseudonym: str) -> Assignment:
+def assign(
+    settings: PolicySettings,
+    pseudonym: str,
+    cache: dict[tuple[str, tuple[bool, ...]], Assignment] | None = None,
+) -> Assignment:
     """Assignment of ``pseudonym`` under ``settings`` (deterministic, no state).
+
+    An assignment depends only on the user's layer and holdout flags, so ``cache`` (one
+    dict per ``settings``) shares one ``Assignment`` among every user with the same ones.
 
     >>> from edgemark.edge._settings import parse_policy
     >>> policy = {"experiment": "e", "salt": "s", "holdout_share": 1.0, "lookback_hours": 1,
@@ -49,18 +56,35 @@ def assign(settings: PolicySettings, pseudonym: str) -> Assignment:
     """
     unit = holdout_unit(settings.salt, pseudonym)
     if unit < settings.holdout_share:
-        layer, share = HOLDOUT, settings.holdout_share
+        layer = HOLDOUT
     elif unit < settings.holdout_share + settings.explore_share:
-        layer, share = EXPLORE, settings.explore_share
+        layer = EXPLORE
     else:
-        layer, share = POLICY, settings.policy_share
+        layer = POLICY
+    held = tuple(
+        holdout_unit(layer_settings.salt, pseudonym) < layer_settings.holdout_share
+        for layer_settings in settings.layers
+    )
+    if cache is None:
+        return _assignment(settings, layer, held)
+    found = cache.get((layer, held))
+    if found is None:
+        found = cache[(layer, held)] = _assignment(settings, layer, held)
+    return found
+
+
+def _assignment(settings: PolicySettings, layer: str, held: tuple[bool, ...]) -> Assignment:
+    share = {
+        HOLDOUT: settings.holdout_share,
+        EXPLORE: settings.explore_share,
+        POLICY: settings.policy_share,
+    }[layer]
     others: list[tuple[str, str]] = []
     excluded: set[int] = set()
     index = {o: i for i, o in enumerate(settings.offers)}
-    for layer_settings in settings.layers:
-        held = holdout_unit(layer_settings.salt, pseudonym) < layer_settings.holdout_share
-        others.append((layer_settings.name, HOLDOUT if held else "treatment"))
-        if held:
+    for layer_settings, is_held in zip(settings.layers, held, strict=True):
+        others.append((layer_settings.name, HOLDOUT if is_held else "treatment"))
+        if is_held:
             excluded.update(index[o] for o in layer_settings.offers)
     tags = [f"layer:{layer}"]
     if layer == POLICY:

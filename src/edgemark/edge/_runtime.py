@@ -281,7 +281,7 @@ class Runtime:
         cached = active.users.get(request.user)
         if cached is None:
             pseudonym = self._pseudo.pseudonym(request.user)
-            cached = (pseudonym, assign(settings, pseudonym))
+            cached = (pseudonym, assign(settings, pseudonym, active.assignments))
             if len(active.users) >= _USER_CACHE:
                 active.users.clear()
             active.users[request.user] = cached

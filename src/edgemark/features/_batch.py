@@ -112,9 +112,10 @@ def _finite_times(values: Iterable[float], what: str) -> list[float]:
     return times
 
 
-def _features(con: Any, spec: FeatureSpec, reference: bool = False) -> str:
-    """Prepare the spec's tables on ``con`` (pairs in ``pairs``: idx, u, t); return a SQL
-    relation of one row per pair: idx, u, t and the features.
+def _features(con: Any, spec: FeatureSpec, reference: bool = False) -> Any:
+    """Prepare the spec's tables on ``con`` (pairs in ``pairs``: idx, u, t); return the
+    features of every pair: a float64 matrix (a column per feature) and the pairs (Arrow:
+    idx, u, t, ...) in idx order, or a SQL relation of idx, u, t and the features.
 
     The running plan (``_running``) computes them unless ``reference`` asks for the join
     plan of ``BatchSQL`` (which also takes the few specs and logs the running plan cannot
@@ -139,12 +140,7 @@ def _features(con: Any, spec: FeatureSpec, reference: bool = False) -> str:
             for statement in running.drop_statements(plan, revocations):
                 con.execute(statement)
         else:
-            pa = require("pyarrow", "train")
-            columns = {n: pa.array(matrix[:, i]) for i, n in enumerate(spec.names)}
-            table = pa.table({"idx": pairs.column("idx"), "u": pairs.column("u"),
-                              "t": pairs.column("t"), **columns})  # fmt: skip
-            con.register("features_of_pairs", table)
-            return "features_of_pairs"
+            return matrix, pairs
     for statement in sql.prepare(revocations):
         con.execute(statement)
     return f"({sql.pair_query()})"
@@ -229,6 +225,12 @@ def _training_frame(
         "WHERE coalesce(c.ct, f.no_training IS NULL OR f.no_training > l.t)"
     )
     relation = _features(con, spec, reference)
+    if not isinstance(relation, str):
+        try:
+            extra = con.sql(f"{outcome_query(wanted)} ORDER BY p.idx").to_arrow_table()
+        finally:
+            con.close()
+        return _assemble(spec, relation, "label_time", extra)
     names = ", ".join(f'x."{n}"' for n in spec.names)
     labels = ", ".join(f'y."{o.name}"' for o in wanted)
     sql = (
@@ -277,6 +279,9 @@ def _vectors_at(
     )
     con.register("pairs", pairs)
     relation = _features(con, spec, reference)
+    if not isinstance(relation, str):
+        con.close()
+        return _assemble(spec, relation, "ts", None)
     names = ", ".join(f'x."{n}"' for n in spec.names)
     return _frame(con, f'SELECT x.u AS "user", x.t AS ts, {names} FROM {relation} x ORDER BY x.idx')
 
@@ -307,6 +312,19 @@ def label_schedule(events: Any, every_days: float = 7, horizon_days: float = 7) 
             f"with a {horizon_days}-day horizon; use smaller --every-days / --horizon-days"
         )
     return [start + k * step for k in range(1, count + 1)]
+
+
+def _assemble(spec: FeatureSpec, features: Any, time_name: str, extra: Any) -> Any:
+    """The frame of the running plan: user, time, the features, the ``extra`` columns (an
+    Arrow table in pair order, with idx), as ``_frame`` would return them."""
+    pd = require("pandas", "train")
+    matrix, pairs = features
+    frame = pd.DataFrame(matrix, columns=list(spec.names), copy=False)
+    frame.insert(0, time_name, pairs.column("t").to_numpy())
+    frame.insert(0, "user", pairs.column("u").to_pandas())
+    for name in extra.column_names[1:] if extra is not None else []:
+        frame[name] = extra.column(name).to_numpy()
+    return frame
 
 
 def _frame(con: Any, sql: str) -> Any:

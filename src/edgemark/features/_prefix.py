@@ -24,8 +24,12 @@ class Unsupported(Exception):
 
 
 def column(table: Any, name: str) -> Array:
-    """One column of an Arrow table as a contiguous numpy array (nulls become NaN)."""
-    return np.ascontiguousarray(table.column(name).to_numpy())
+    """One column of an Arrow table as a numpy array (nulls become NaN); a view of the
+    Arrow buffer when it has one chunk and no nulls (fresh memory is slow to touch)."""
+    data = table.column(name)
+    if data.num_chunks == 1 and data.null_count == 0:
+        return data.chunk(0).to_numpy(zero_copy_only=False)
+    return np.ascontiguousarray(data.to_numpy())
 
 
 class Prefix:
@@ -68,6 +72,8 @@ class Prefix:
         if n:
             self.has_rows &= self.pk[self.first_row] == self.qpk
         self._ref: Array | None = None
+        self._depth: Array | None = None
+        self._scratch: Array = np.empty(0)
 
     def column(self, name: str) -> Array:
         """A column of the group rows."""
@@ -97,26 +103,32 @@ class Prefix:
 
     def prefix(self, values: Array, exact: bool) -> Sums:
         """Running sums with a leading 0 (index ``row + 1``)."""
-        values = values.astype(np.float64)
+        out = np.empty(self.n + 1)
+        out[0] = 0.0
+        values = np.asarray(values, dtype=np.float64)
         if exact:
-            return np.concatenate(([0.0], np.cumsum(values))), True
-        return np.concatenate(([0.0], self._segmented(values))), False
+            np.cumsum(values, out=out[1:])
+            return out, True
+        out[1:] = values
+        self._segmented(out[1:])
+        return out, False
 
-    def _segmented(self, values: Array) -> Array:
-        """Inclusive prefix sums within each partition (log-step scan)."""
+    def _segmented(self, values: Array) -> None:
+        """Inclusive prefix sums within each partition, in place (log-step scan)."""
         if not self.n:
-            return values
-        start = np.maximum.accumulate(np.where(self.new_part, np.arange(self.n), 0))
-        depth = np.arange(self.n) - start
-        step = 1
-        deepest = int(depth.max())
+            return
+        if self._depth is None:
+            start = np.maximum.accumulate(np.where(self.new_part, np.arange(self.n), 0))
+            self._depth = np.arange(self.n) - start
+            self._scratch = np.empty(self.n)
+        depth, scratch, n = self._depth, self._scratch, self.n
+        step, deepest = 1, int(depth.max())
         while step <= deepest:
-            shifted = np.zeros(self.n)
-            shifted[step:] = values[:-step]
-            shifted[depth < step] = 0.0
-            values = values + shifted
+            np.copyto(scratch[: n - step], values[: n - step])
+            np.add(
+                values[step:], scratch[: n - step], out=values[step:], where=depth[step:] >= step
+            )
             step *= 2
-        return values
 
     def read(self, sums: Sums, index: Array) -> Array:
         """Per pair: its partition's running sum through row ``index`` (at or after the row

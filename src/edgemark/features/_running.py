@@ -20,6 +20,7 @@ from edgemark.features._sql import BatchSQL, code, lit, num
 
 Key = tuple[str, ...]
 _BATCH = 1 << 22  # rows per Arrow batch: few chunks, cheap numpy views
+_BITS, _PER = 17, 3  # packed counts: 3 fields of 17 bits in a double's 53
 _EXACT = frozenset({"n", "cat", "act", "ab", "ex", "rst"})  # integer-valued sum columns
 
 
@@ -37,6 +38,14 @@ class Running:
         for e in plan.evals:
             for key in self._keys_of(e):
                 self.sums.setdefault(key, len(self.sums))
+        # Integer-valued sums share DOUBLE columns, _BITS bits each (fewer aggregates; exact
+        # while a group has fewer than 2 ** _BITS rows, which ``compute`` checks).
+        self.slots: dict[Key, tuple[str, int]] = {}
+        counts = [k for k in self.sums if k[0] in _EXACT]
+        for i, key in enumerate(counts):
+            self.slots[key] = (f"p{i // _PER}", _BITS * (i % _PER))
+        for j, key in enumerate(k for k in self.sums if k[0] not in _EXACT):
+            self.slots[key] = (f"f{j}", -1)
         self.lk_types = sorted(plan.recency_types)
         cats = {str(k[2]) for k in self.sums if k[0] == "cat"}
         self.categories = sorted(cats)
@@ -95,27 +104,33 @@ class Running:
         return f"CAST(floor({ts} / {num(self.half_gap)}) AS BIGINT)"
 
     def _rows(self) -> str:
-        """Event rows and pseudo-rows: u, ep, bucket, cell, ts, kind (0 event, 1 reset,
-        2 abandoned cart), the sum columns s*, the recency columns l*."""
-        names = [f"s{j}" for j in range(len(self.sums))]
+        """Event rows and pseudo-rows (abandoned carts, fatigue resets): u, ep, bucket, cell,
+        ts, the sum columns (f* floats, p* packed counts), the recency columns l*."""
+        names = sorted({name for name, _ in self.slots.values()})
         lks = [f"l{i}" for i in range(len(self.lk_types))]
 
-        def select(cells: dict[str, str], source: str, kind: int, bucket: str) -> str:
-            values = [cells.get(n, "0.0") + f" AS {n}" for n in names]
-            values += [cells.get(n, "CAST(NULL AS DOUBLE)") + f" AS {n}" for n in lks]
-            head = f"u, ep, {bucket} AS bucket, {self._cell('ts')} AS cell, ts, {kind} AS kind"
+        def select(cells: dict[Key, str], source: str, bucket: str) -> str:
+            parts: dict[str, list[str]] = {n: [] for n in names}
+            for key, value in cells.items():
+                if key not in self.slots:
+                    continue  # a recency column
+                name, shift = self.slots[key]
+                if value != "0.0":
+                    parts[name].append(value if shift <= 0 else f"{value} * {float(1 << shift)!r}")
+            values = [(" + ".join(parts[n]) or "0.0") + f" AS {n}" for n in names]
+            values += [cells.get((n,), "CAST(NULL AS DOUBLE)") + f" AS {n}" for n in lks]
+            head = f"u, ep, {bucket} AS bucket, {self._cell('ts')} AS cell, ts"
             return f"SELECT {head}, {', '.join(values)} FROM {source}"
 
-        event = {f"s{j}": self._expr(key) for key, j in self.sums.items()}
-        event.update({f"l{i}": f"CASE WHEN tc = {code(t)} THEN ts END"
+        event: dict[Key, str] = {key: self._expr(key) for key in self.sums}
+        event.update({(f"l{i}",): f"CASE WHEN tc = {code(t)} THEN ts END"
                       for i, t in enumerate(self.lk_types)})  # fmt: skip
-        parts = [select(event, "ue", 0, "bucket")]
+        parts = [select(event, "ue", "bucket")]
         if ("rst",) in self.sums:
             bucket = f"CAST(floor(ts / {num(self.plan.bucket)}) AS BIGINT)"
-            parts.append(select({f"s{self.sums[('rst',)]}": "1.0"}, "resets", 1, bucket))
+            parts.append(select({("rst",): "1.0"}, "resets", bucket))
         for k, within in enumerate(self.plan.carts):
-            cells = {f"s{self.sums[('ab', repr(within))]}": "1.0"}
-            parts.append(select(cells, f"ab{k}", 2, "bucket"))
+            parts.append(select({("ab", repr(within)): "1.0"}, f"ab{k}", "bucket"))
         return " UNION ALL ".join(parts)
 
     def _expr(self, key: Key) -> str:
@@ -138,14 +153,13 @@ class Running:
         return f"CAST({is_type} AND cc = {category} AS DOUBLE)"
 
     def _aggregates(self) -> str:
-        cols = [f"sum(s{j}) AS s{j}" for j in range(len(self.sums))]
+        # A pseudo-row has the time of an event of its group (its cart or redeem), so the
+        # group's first and last times are those of its events.
+        cols = [f"sum({n}) AS {n}" for n in sorted({n for n, _ in self.slots.values()})]
         cols += [
             f"coalesce(max(l{i}), '-Infinity'::DOUBLE) AS l{i}" for i in range(len(self.lk_types))
         ]
-        cols += [
-            "min(ts) FILTER (WHERE kind = 0) AS first",
-            "max(ts) FILTER (WHERE kind = 0) AS last",
-        ]
+        cols += ["min(ts) AS first", "max(ts) AS last", "count(*) AS n_rows"]
         return ", ".join(cols)
 
     def groups_query(self, fine: list[int]) -> str:
@@ -173,7 +187,10 @@ def compute(con: Any, plan: Plan, universe: list[str] | None, revocations: bool)
     curs = {int(c) for c in np.unique(column(pairs, "cur"))}
     backs = [0] + [plan.spec.buckets_of(a, "within") for a in plan.carts]
     fine = sorted({c - b for c in curs for b in backs})
-    prefix = Prefix(_arrow(con, run.groups_query(fine)), pairs, plan.bucket)
+    groups = _arrow(con, run.groups_query(fine))
+    if groups.num_rows and int(column(groups, "n_rows").max()) >= 1 << _BITS:
+        raise Unsupported("a group has too many rows for packed counts")
+    prefix = Prefix(groups, pairs, plan.bucket)
     return _Assemble(run, prefix).matrix(column(pairs, "revoked")), pairs
 
 
@@ -201,7 +218,11 @@ class _Assemble:
 
     def sums(self, key: Key) -> tuple[Array, bool]:
         if key not in self._sums:
-            values = self.p.column(f"s{self.run.sums[key]}")
+            name, shift = self.run.slots[key]
+            values = self.p.column(name)
+            if shift >= 0:
+                packed = values.astype(np.int64)
+                values = ((packed >> shift) & ((1 << _BITS) - 1)).astype(np.float64)
             if key[0] == "dec":
                 values = values * self.p.decay_rows(float(key[2]))
             self._sums[key] = self.p.prefix(values, key[0] in _EXACT)

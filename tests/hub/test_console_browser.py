@@ -181,6 +181,26 @@ def test_every_page_renders_at_desktop_and_tablet_width(
         _photo(tablet, "fleet-tablet")
 
 
+def test_the_console_is_usable_with_the_keyboard(
+    hub: ServerThread, fleet: Fleet, new_page: Callable[..., Any]
+) -> None:
+    page = new_page()
+    with photos_on_failure(page, "keyboard"):
+        _log_in(page, hub.url, ADMIN_TOKEN)
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "main"
+        page.goto(f"{hub.url}/console/fleet")
+        for _ in range(3):  # skip link, brand is not focusable, then Fleet and Rollouts
+            page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Rollouts"
+        outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline == "solid"  # a visible focus ring
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{hub.url}/console/rollouts")
+
+
 def test_a_read_only_token_is_refused_an_action(
     hub: ServerThread, fleet: Fleet, new_page: Callable[..., Any]
 ) -> None:

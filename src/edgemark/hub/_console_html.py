@@ -196,7 +196,7 @@ def error_page(status: int, message: str, user: ConsoleUser | None) -> str:
 
 
 CSS = """
-:root{--fg:#111827;--muted:#4b5563;--bg:#fff;--panel:#f3f4f6;--line:#d1d5db;
+:root{--fg:#111827;--muted:#4b5563;--bg:#ffffff;--panel:#f3f4f6;--line:#d1d5db;
 --accent:#1d4ed8;--ok:#166534;--okbg:#dcfce7;--warn:#854d0e;--warnbg:#fef9c3;
 --bad:#991b1b;--badbg:#fee2e2;--focus:#f59e0b}
 *{box-sizing:border-box}

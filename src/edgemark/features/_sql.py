@@ -196,12 +196,13 @@ class BatchSQL:
         )
 
     def abandoned(self, within: float) -> str:
-        """The carts no purchase followed within ``within`` seconds (u, ep, ts, bucket)."""
+        """The carts no purchase followed within ``within`` seconds (u, ep, ts, bucket).
+        (Filters on the type name reach the Parquet reader; the type code would not.)"""
         a = num(within)
         return (
             "SELECT c.u, c.ep, c.ts, c.bucket FROM "
-            f"(SELECT u, ep, ts, bucket FROM ue WHERE tc = {code('add_to_cart')}) c "
-            f"ASOF LEFT JOIN (SELECT u, ep, ts FROM ue WHERE tc = {code('purchase')}) p "
+            "(SELECT u, ep, ts, bucket FROM ue WHERE type = 'add_to_cart') c "
+            "ASOF LEFT JOIN (SELECT u, ep, ts FROM ue WHERE type = 'purchase') p "
             "ON c.u = p.u AND c.ep = p.ep AND p.ts >= c.ts "
             f"WHERE p.ts IS NULL OR p.ts > c.ts + {a}"
         )
@@ -215,8 +216,8 @@ class BatchSQL:
         """An exposure stops counting at the first redeem at or after it (u, ep, ts, wb)."""
         return (
             "SELECT x.u, x.ep, r.ts AS ts, x.bucket AS wb FROM "
-            f"(SELECT u, ep, ts, bucket FROM ue WHERE tc = {code('exposure')}) x "
-            f"ASOF JOIN (SELECT u, ep, ts FROM ue WHERE tc = {code('redeem')}) r "
+            "(SELECT u, ep, ts, bucket FROM ue WHERE type = 'exposure') x "
+            "ASOF JOIN (SELECT u, ep, ts FROM ue WHERE type = 'redeem') r "
             "ON x.u = r.u AND x.ep = r.ep AND r.ts >= x.ts"
         )
 

@@ -78,3 +78,21 @@ def test_reads_across_buckets_without_events_match_the_reference(spec: object, b
             want = reference_vector(spec, events, user, t)  # type: ignore[arg-type]
             assert got == pytest.approx(want, abs=1e-9), (user, t)
     assert reused > 10  # the memo really carried over
+
+
+def test_prepare_computes_ahead_and_changes_no_value() -> None:
+    rng = random.Random(23)
+    events = random_stream(rng, n=400, users=5, days=3, consent_rate=0.02)
+    warmed, plain = OnlineFeatures(DEFAULT_SPEC), OnlineFeatures(DEFAULT_SPEC)
+    for engine in (warmed, plain):
+        for e in events:
+            engine.update(e.user, e.type, e.ts, e.amount, e.category,
+                          personalization=e.personalization)  # fmt: skip
+    end = max(e.ts for e in events)
+    for user in warmed.users():
+        warmed.prepare(user, end)
+        assert warmed._users[user].memo is not None or not warmed._users[user].consent_granted
+    for t in (end - 1800.0, end, end + 1.0, end + 5 * 3600.0, end + 40 * DAY):
+        for user in sorted({e.user for e in events}):
+            assert warmed.values(user, t) == plain.values(user, t), (user, t)
+    warmed.prepare("nobody", end)  # unknown users are ignored

@@ -21,6 +21,7 @@ from edgemark.edge._memory import NodeMemory, Outcome
 from edgemark.edge._state import StateStore
 
 LEARN_CHUNK = 2000  # outcomes per Newton solve, so one solve stays short
+WARM_PER_ROUND = 4096  # users whose features are precomputed per round (each ~20 µs)
 LEARN_EVERY_S = 1.0  # background learning cadence: fewer, larger batches cost less per outcome
 MODEL_EVERY_S = 5.0
 PRUNE_EVERY_S = 60.0
@@ -126,7 +127,16 @@ class Maintenance:
                     active.beta.install(pi)
             active.drift.update()
         self.write(active, models=force)
+        self._warm()
         self._prune()
+
+    def _warm(self) -> None:
+        """Precompute the features of users whose state changed (one lock hold per user,
+        so a decision waits for at most one of them)."""
+        for _ in range(WARM_PER_ROUND):
+            with self.lock:
+                if not self.memory.warm_one():
+                    return
 
     def run_forever(
         self, interval_s: float, closing: threading.Event, active: Callable[[], Active | None]

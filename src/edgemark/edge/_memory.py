@@ -72,6 +72,7 @@ class NodeMemory:
         self._resolved: list[str] = []
         self._dirty: set[str] = set()
         self._forgotten: set[str] = set()
+        self.cold: set[str] = set()  # users whose features changed and were not read since
 
     # -- decisions ------------------------------------------------------------------------
     def record_decision(self, pseudonym: str, row: DecisionRow, last: LastDecision) -> None:
@@ -139,6 +140,7 @@ class NodeMemory:
         # do not count, and a revocation drops what it knew about the user.
         self.features.update_event(event, user=pseudonym)
         self._dirty.add(pseudonym)
+        self.cold.add(pseudonym)
         self._forgotten.discard(pseudonym)
         consent = (
             int(event.consent_personalization)
@@ -215,9 +217,18 @@ class NodeMemory:
     def evict_inactive(self) -> int:
         """Drop feature state of users idle past the spec's TTL (it is all defaults by then)."""
         gone = self.features.evict_inactive(self.watermark)
+        self.cold.difference_update(gone)
         self._forgotten.update(gone)
         self._dirty.difference_update(gone)
         return len(gone)
+
+    def warm_one(self) -> bool:
+        """Precompute one changed user's per-bucket features at the watermark, so the next
+        decision for them reads kept values; False when none is left."""
+        if not self.cold:
+            return False
+        self.features.prepare(self.cold.pop(), self.watermark)
+        return True
 
     def prune_seen(self, before: float) -> None:
         """Forget event ids older than ``before`` (the duplicate window)."""
@@ -236,6 +247,7 @@ class NodeMemory:
         for pseudonym, state in store.user_states().items():
             try:
                 self.features.load_state(pseudonym, state)
+                self.cold.add(pseudonym)
             except FeatureError as exc:  # saved by another spec or format: rebuilt by events
                 log.warning("feature state of one user not restored: %s", exc)
         self.watermark = store.watermark()
@@ -301,6 +313,7 @@ class NodeMemory:
         self.touches.pop(pseudonym, None)
         self.features.forget(pseudonym)
         self._dirty.discard(pseudonym)
+        self.cold.discard(pseudonym)
         mine = {r[0] for r in self._decisions if r[1] == pseudonym}
         pending = len(mine) + sum(1 for e in self._events if e[1] == pseudonym)
         self._decisions = [r for r in self._decisions if r[1] != pseudonym]

@@ -19,7 +19,7 @@ import numpy.typing as npt
 from edgemark.errors import FeatureError
 from edgemark.events import EVENT_TYPES, Event
 from edgemark.features._plan import Plan
-from edgemark.features._read import Reader, read_vector
+from edgemark.features._read import Reader, read_vector, warm
 from edgemark.features._spec import FeatureSpec
 from edgemark.features._state import UserState
 
@@ -206,6 +206,13 @@ class OnlineFeatures:
     def values(self, user: str, ts: float) -> list[float]:
         """The vector of ``user`` as of ``ts`` as a list of Python floats (the cheapest read)."""
         return read_vector(self._reader, self._users.get(user), ts)
+
+    def prepare(self, user: str, ts: float) -> None:
+        """Compute now, off the hot path, what reads of ``user`` in the bucket of ``ts`` share
+        (a later read is then cheap; nothing changes what it returns)."""
+        state = self._users.get(user)
+        if state is not None:
+            warm(self._reader, state, ts)
 
     def vector_into(self, user: str, ts: float, out: npt.NDArray[Any]) -> npt.NDArray[Any]:
         """Fill a preallocated 1-d buffer (float32 or float64) with the vector; return it."""

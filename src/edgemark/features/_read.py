@@ -114,6 +114,15 @@ def read_vector(reader: Reader, state: UserState | None, t: float) -> list[float
     return vals
 
 
+def warm(reader: Reader, state: UserState, t: float) -> None:
+    """Compute and keep what every read of ``state`` in the bucket of ``t`` shares."""
+    if state.consent_granted and t - state.wm <= reader.plan.ttl:
+        cur = math.floor(t / reader.plan.bucket)
+        memo = state.memo
+        if memo is None or memo.cur != cur:
+            state.memo = _bucket_part(reader, state, cur, memo)
+
+
 def _bucket_part(reader: Reader, state: UserState, cur: int, old: Memo | None) -> Memo:
     """Window sums, ratios and decayed sums of ``state`` for bucket ``cur`` (numpy, once),
     and the counts of sessions, categories and exposures as of any ``t >= state.wm``.

@@ -86,3 +86,15 @@ def test_a_spec_the_running_plan_cannot_hold_falls_back_to_the_reference(
     pd.testing.assert_frame_equal(new, old, check_exact=False, rtol=0, atol=1e-9)
     assert new["fast_decay"].max() > 0
     assert refused == ["decayed sums span too many half-lives for one running sum"]
+
+
+def test_running_plan_with_a_time_per_pair_gives_the_reference_vectors() -> None:
+    """More distinct pair times than the SQL lists inline: they are joined from a table."""
+    rng = random.Random(3)
+    events = random_stream(rng, n=1500, users=10, days=30, consent_rate=0.02)
+    pairs = [(f"u{rng.randrange(11)}", T0 + rng.uniform(0, 31 * DAY)) for _ in range(1200)]
+
+    new, old = _both(lambda ref: _vectors_at(table_of(events), DEFAULT_SPEC, pairs, ref))
+
+    assert len({int(t // 3600) for _, t in pairs}) > running._LISTED
+    pd.testing.assert_frame_equal(new, old, check_exact=False, rtol=0, atol=1e-9)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from edgemark._extras import require
 from edgemark.features._plan import Eval, Plan
 from edgemark.features._prefix import Array, Prefix, Unsupported, column
 from edgemark.features._spec import BEHAVIOUR_TYPES, DAY_SECONDS
@@ -20,6 +21,7 @@ from edgemark.features._sql import BatchSQL, code, lit, num
 
 Key = tuple[str, ...]
 _BATCH = 1 << 22  # rows per Arrow batch: few chunks, cheap numpy views
+_LISTED = 512  # more fine buckets than this are joined from a table, not listed in the SQL
 _BITS, _PER = 17, 3  # packed counts: 3 fields of 17 bits in a double's 53
 _EXACT = frozenset({"n", "cat", "act", "ab", "ex", "rst"})  # integer-valued sum columns
 
@@ -165,7 +167,9 @@ class Running:
     def groups_query(self, fine: list[int]) -> str:
         """Per (u, ep, bucket, cell) sums, sorted; in the ``fine`` buckets (where pairs cut a
         bucket at their time) one row per distinct time instead, so a pair reads a prefix."""
-        if fine:
+        if len(fine) > _LISTED:  # many pair times: a table of them (``fine_buckets``)
+            exact = "CASE WHEN bucket IN (SELECT b FROM fine_buckets) THEN ts END"
+        elif fine:
             listed = ", ".join(str(b) for b in fine)
             exact = f"CASE WHEN bucket IN ({listed}) THEN ts END"
         else:
@@ -180,6 +184,7 @@ def compute(con: Any, plan: Plan, universe: list[str] | None, revocations: bool)
     """Run the plan on ``con`` (tables ev, rev, q); return the features as a float64 matrix
     (Fortran order: one contiguous column per feature) with one row per pair of ``q`` in idx
     order, and ``q`` (idx, u, t, cur, ep, revoked) as an Arrow table."""
+    pa = require("pyarrow", "train")
     run = Running(plan, universe)
     for statement in run.statements(revocations):
         con.execute(statement)
@@ -187,6 +192,8 @@ def compute(con: Any, plan: Plan, universe: list[str] | None, revocations: bool)
     curs = {int(c) for c in np.unique(column(pairs, "cur"))}
     backs = [0] + [plan.spec.buckets_of(a, "within") for a in plan.carts]
     fine = sorted({c - b for c in curs for b in backs})
+    if len(fine) > _LISTED:
+        con.register("fine_buckets", pa.table({"b": pa.array(fine, pa.int64())}))
     groups = _arrow(con, run.groups_query(fine))
     if groups.num_rows and int(column(groups, "n_rows").max()) >= 1 << _BITS:
         raise Unsupported("a group has too many rows for packed counts")

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from edgemark.bundle import BundleStore
+from edgemark.edge._federated import FederatedLearner, federated_step
 from edgemark.edge._hub_client import NodeHubClient
 from edgemark.edge._runtime import Runtime
 from edgemark.errors import AuthError, BundleError, EdgemarkError, HubError
@@ -79,6 +80,11 @@ class SyncAgent:
         self.bundle_error: dict[str, str] | None = None
         self._failed_version: str | None = None
         self._lock = threading.Lock()
+        # Federated learning is opt-in (EDGEMARK_FEDERATED=1): the node then answers the
+        # hub's open federated task with a clipped, noised update at each sync.
+        self.federated: FederatedLearner | None = None
+        if os.environ.get("EDGEMARK_FEDERATED") == "1":
+            self.federated = FederatedLearner(runtime.state_dir)
         self.restore()
 
     def restore(self) -> str | None:
@@ -121,7 +127,11 @@ class SyncAgent:
                 answer = self._heartbeat(errors)  # tell the hub at once: soak counts start
             heartbeat_ok = answer is not None
             sent = self._flush_reports(errors)
+            learned = False
+            if self.federated is not None and heartbeat_ok:
+                learned = federated_step(self.federated, self.client, errors)
             return {
+                "federated_update": learned,
                 "assigned_version": assigned,
                 "active_version": self.runtime.active_version,
                 "bundle_error": self.bundle_error,

@@ -15,7 +15,12 @@ from edgemark.hub._audit import verify_database as verify_audit_database
 from edgemark.hub._client import AdminClient, enrol
 from edgemark.hub._gates import GatePolicy
 from edgemark.hub._ledger import privacy_ledger
-from edgemark.hub._ledger_client import fetch_privacy_ledger, record_federated_round
+from edgemark.hub._ledger_client import (
+    close_federated_task,
+    fetch_privacy_ledger,
+    open_federated_task,
+    record_federated_round,
+)
 from edgemark.hub._migrate import upgrade as upgrade_database
 from edgemark.hub._rollouts import Assignment
 from edgemark.hub._server import ServerThread, serve
@@ -31,9 +36,11 @@ __all__ = [
     "Secret",
     "ServerThread",
     "admin_token_from_env",
+    "close_federated_task",
     "create_app",
     "enrol",
     "fetch_privacy_ledger",
+    "open_federated_task",
     "privacy_ledger",
     "record_federated_round",
     "serve",

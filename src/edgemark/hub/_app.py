@@ -23,6 +23,7 @@ from edgemark.hub._console import router as console_router
 from edgemark.hub._db import create_engine_for, session_factory
 from edgemark.hub._deps import HubState
 from edgemark.hub._fastpath import HeartbeatFastPath, validation_message
+from edgemark.hub._federated import router as federated_router
 from edgemark.hub._heartbeats import HeartbeatWriter
 from edgemark.hub._limits import BodyLimit
 from edgemark.hub._observe import HttpStats, Observe
@@ -75,6 +76,7 @@ def create_app(settings: HubSettings) -> FastAPI:
     app.include_router(console_router)
     app.include_router(observe_router)
     app.include_router(privacy_router)
+    app.include_router(federated_router)
     app.add_middleware(HeartbeatFastPath, writer=lambda: hub.writer, bootstrap=settings.admin_token)
     app.add_middleware(BodyLimit, limit_for=lambda method, path: _limit(settings, method, path))
     buckets = TokenBuckets(settings.rate_limit_per_s, settings.rate_limit_burst)

@@ -207,6 +207,35 @@ class FederatedRound(Base):
     recorded_at: Mapped[float] = mapped_column(Float)
 
 
+class FederatedTask(Base):
+    """An open (or closed) round of the hub's federated training: the global parameters
+    and the training settings the nodes use for their clipped, noised updates."""
+
+    __tablename__ = "federated_tasks"
+    __table_args__ = (UniqueConstraint("run_id", "round"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(64))
+    round: Mapped[int] = mapped_column(Integer)
+    params: Mapped[list[float]] = mapped_column(JSON)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    opened_at: Mapped[float] = mapped_column(Float)
+    closed_at: Mapped[float | None] = mapped_column(Float, default=None)
+
+
+class FederatedUpdate(Base):
+    """One node's clipped, noised update for one task (stored once per node and task)."""
+
+    __tablename__ = "federated_updates"
+    __table_args__ = (UniqueConstraint("task_id", "node_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    task_id: Mapped[int] = mapped_column(ForeignKey("federated_tasks.id"), index=True)
+    node_id: Mapped[str] = mapped_column(ForeignKey("nodes.id"))
+    update: Mapped[list[float]] = mapped_column(JSON)
+    received_at: Mapped[float] = mapped_column(Float)
+
+
 class AuditEntry(Base):
     """One entry of the append-only audit log; ``hash`` chains it to the entry before."""
 

@@ -1,5 +1,5 @@
-"""Client calls of the privacy ledger: read it (``fetch_privacy_ledger``) and record a
-federated round (``record_federated_round``), with an admin token of the right scope."""
+"""Client calls of the privacy ledger and federated rounds: read the ledger, record a
+federated round, open a federated task and close it to collect the nodes' updates."""
 
 from __future__ import annotations
 
@@ -31,3 +31,20 @@ def _client(base_url: str, token: str, timeout: float) -> httpx.Client:
         timeout=timeout,
         headers={"Authorization": f"Bearer {token}"},
     )
+
+
+def open_federated_task(
+    base_url: str, token: str, task: dict[str, Any], *, timeout: float = 10.0
+) -> int:
+    """``POST /v1/federated/tasks`` (deploy scope): open a round; returns its task id."""
+    with _client(base_url, token, timeout) as http:
+        return int(json_object(_checked(http, "POST", "/v1/federated/tasks", json=task))["task_id"])
+
+
+def close_federated_task(
+    base_url: str, token: str, task_id: int, *, timeout: float = 10.0
+) -> dict[str, Any]:
+    """``POST /v1/federated/tasks/{id}/close``: ``{"updates": [[...]], "nodes": [names]}``."""
+    path = f"/v1/federated/tasks/{task_id}/close"
+    with _client(base_url, token, timeout) as http:
+        return json_object(_checked(http, "POST", path))

@@ -52,7 +52,7 @@ def _print_counts(title: str, figures: dict[str, Any]) -> None:
 def register(app: typer.Typer) -> None:
     """Add the ``privacy`` commands to ``app``."""
     privacy = typer.Typer(
-        help="Erasure and retention of personal data in the log, features and edge state.",
+        help="Erasure, retention, and the hub's privacy ledger (epsilon spent).",
         no_args_is_help=True,
     )
 

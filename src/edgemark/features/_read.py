@@ -21,6 +21,8 @@ from edgemark.features._plan import Eval, Plan
 from edgemark.features._spec import DAY_SECONDS
 from edgemark.features._state import UserState
 
+_NEVER = 2**62
+
 
 class Reader:
     """The evaluators of a plan grouped by kind (built once per engine).
@@ -61,7 +63,7 @@ class Reader:
 class Memo:
     """What a read needs from one state in one bucket (see the module docstring)."""
 
-    __slots__ = ("anchor", "base", "cur", "decayed", "firsts", "suffix", "sums", "top")
+    __slots__ = ("anchor", "base", "cur", "decayed", "expires", "firsts", "suffix", "sums", "top")
 
     def __init__(
         self,
@@ -73,8 +75,10 @@ class Memo:
         top: int = 0,
         firsts: list[int] | None = None,
         suffix: npt.NDArray[np.float64] | None = None,
+        expires: int = 0,
     ) -> None:
         self.cur = cur
+        self.expires = max(expires, cur + 1)  # valid for buckets cur .. expires - 1
         self.base = base  # the vector with every per-bucket value filled in
         self.sums = sums  # column sums per window (for the session and cart features)
         self.decayed = decayed  # per decay feature: the sum as of ``anchor`` (seconds)
@@ -99,7 +103,7 @@ def read_vector(reader: Reader, state: UserState | None, t: float) -> list[float
     else:
         cur = math.floor(t / plan.bucket)
         memo = state.memo
-        if memo is None or memo.cur != cur:
+        if memo is None or not memo.cur <= cur < memo.expires:
             memo = state.memo = _bucket_part(reader, state, cur, memo)
         vals = memo.base.copy()
         if t < state.wm:  # reading the past: counts of what happened by t only
@@ -119,7 +123,7 @@ def warm(reader: Reader, state: UserState, t: float) -> None:
     if state.consent_granted and t - state.wm <= reader.plan.ttl:
         cur = math.floor(t / reader.plan.bucket)
         memo = state.memo
-        if memo is None or memo.cur != cur:
+        if memo is None or not memo.cur <= cur < memo.expires:
             state.memo = _bucket_part(reader, state, cur, memo)
 
 
@@ -134,7 +138,7 @@ def _bucket_part(reader: Reader, state: UserState, cur: int, old: Memo | None) -
     vals = plan.defaults.copy()
     sums = reader.no_sums
     decayed = [0.0] * len(reader.decays)
-    top, suffix, firsts, anchor = 0, None, None, 0.0
+    top, suffix, firsts, anchor, idx = 0, None, None, 0.0, None
     if state.idx is not None and state.data is not None and state.hi > state.lo:
         idx = state.idx[state.lo : state.hi]
         data = state.data[state.lo : state.hi]
@@ -145,8 +149,9 @@ def _bucket_part(reader: Reader, state: UserState, cur: int, old: Memo | None) -
                 if old.firsts == firsts:  # the same rows in every window
                     vals = old.base.copy()
                     _counts(reader, state, old.sums, cur, state.wm, vals)
+                    end = _expiry(reader, state, cur, idx, top, firsts)
                     return Memo(cur, vals, old.sums, old.decayed, old.anchor, top, firsts,
-                                old.suffix)  # fmt: skip
+                                old.suffix, end)  # fmt: skip
                 suffix = old.suffix
             else:
                 suffix = np.cumsum(data[top - 1 :: -1], axis=0)
@@ -161,7 +166,51 @@ def _bucket_part(reader: Reader, state: UserState, cur: int, old: Memo | None) -
     for pos, _w, k, col, _within in reader.carts:
         vals[pos] = sums[k][col]  # carts that come due by t are added per read
     _counts(reader, state, sums, cur, state.wm, vals)
-    return Memo(cur, vals, sums, decayed, anchor, top, firsts, suffix)
+    end = _expiry(reader, state, cur, idx, top, firsts)
+    return Memo(cur, vals, sums, decayed, anchor, top, firsts, suffix, end)
+
+
+def _expiry(
+    reader: Reader,
+    state: UserState,
+    cur: int,
+    idx: npt.NDArray[np.int64] | None,
+    top: int,
+    firsts: list[int] | None,
+) -> int:
+    """The first bucket after ``cur`` in which a kept value may change: a row enters or
+    leaves a window, or a counted session, category or exposure leaves one (reads at or
+    after ``state.wm``; the state itself does not change, or the memo is dropped)."""
+    plan = reader.plan
+    bucket = plan.bucket
+    end = _NEVER
+    if idx is not None:
+        if top < len(idx):
+            end = int(idx[top])
+        for w, first in zip(plan.windows, firsts or (), strict=False):
+            if first < top:
+                end = min(end, int(idx[first]) + w)
+    # Side structures leave a window at floor(ts / bucket) + w; one bucket early is safe.
+    if state.sessions:
+        for _pos, w, *_rest in (*reader.session_counts, *reader.per_session):
+            edge = (cur - w + 1) * bucket
+            for start, _end in state.sessions:
+                if start >= edge:
+                    end = min(end, math.floor(start / bucket) + w - 1)
+                    break
+    if state.cats:
+        for _pos, w, event_type, _most in reader.distinct:
+            edge = (cur - w + 1) * bucket
+            counted = [v for v in state.cats.get(event_type, {}).values() if v >= edge]
+            if counted:
+                end = min(end, math.floor(min(counted) / bucket) + w - 1)
+    exposures = state.exposures
+    if exposures:
+        for _pos, w, _most in reader.fatigue:
+            first_in = bisect_left(exposures, (cur - w + 1) * bucket)
+            if first_in < len(exposures):
+                end = min(end, math.floor(exposures[first_in] / bucket) + w - 1)
+    return end
 
 
 def _decayed(

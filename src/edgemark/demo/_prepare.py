@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgemark.bundle import build_bundle, generate_keypair, load_signing_key, pack_bundle
 from edgemark.errors import MissingExtraError
 from edgemark.events import EventLog, Pseudonymizer, ingest_file
 from edgemark.features import DEFAULT_SPEC, build_training_frame
+from edgemark.federated import auc
 from edgemark.models import export_onnx, train_propensity
 from edgemark.sim import RetailWorld, generate, generate_catalog, write_catalog, write_docs
 
@@ -32,6 +35,11 @@ class Prepared:
     trust_dir: Path
     policy: dict[str, Any]
     catalog: list[dict[str, Any]] = field(default_factory=list)  # products in v2's pack
+    # Held-out rows of the hub's frame (label times after v1's training rows), where the
+    # central model (v1) and the federated model are compared on the same rows.
+    heldout_x: Any = None
+    heldout_y: Any = None
+    central_auc: float | None = None
 
 
 def policy_for(holdout_share: float, epsilon: float, seed: int) -> dict[str, Any]:
@@ -103,7 +111,11 @@ def prepare(
         )
         bundles[version] = pack_bundle(bundle_dir)
     metrics = {name: dict(m.metrics_) for name, m in models.items()}
-    return Prepared(bundles, metrics, ingest, trust_dir, policy, catalog)
+    held = frame[frame["label_time"] > cut]
+    x_held = held[names].to_numpy(np.float64)
+    y_held = held["label"].to_numpy(np.float64)
+    central = auc(y_held, models["v1"].predict(x_held))
+    return Prepared(bundles, metrics, ingest, trust_dir, policy, catalog, x_held, y_held, central)
 
 
 def _content_pack(root: Path, seed: int) -> tuple[dict[str, Path], list[dict[str, Any]]]:

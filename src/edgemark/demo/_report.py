@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgemark._extras import require
+from edgemark.demo._federated_section import federated_html, federated_summary
 from edgemark.demo._scenario import DemoRun
 from edgemark.measure import uplift_from_reports
 
@@ -67,6 +68,7 @@ def build_summary(run: DemoRun) -> dict[str, Any]:
             "across days)",
         },
         "content": _content_summary(run.content),
+        **federated_summary(run.federated, run.privacy_ledger),
         "decisions": len(run.decisions),
         "rejected_events": run.rejected_events,
         "wall_time_s": run.wall_time_s,
@@ -150,6 +152,7 @@ node; user-level epsilon spent per node over the run:</p>
 <table><tr><th>node</th><th>epsilon</th></tr>{privacy_rows}</table>
 <p>{html.escape(summary["privacy"]["accounting"])}.</p>
 {_content_html(summary["content"])}
+{federated_html(summary)}
 </body></html>
 """
 

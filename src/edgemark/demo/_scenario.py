@@ -23,12 +23,14 @@ from typing import Any
 
 import numpy as np
 
+from edgemark.demo._federated import FederatedRounds
 from edgemark.demo._node_client import LocalNodeClient
 from edgemark.demo._prepare import DAY, Prepared, prepare
 from edgemark.demo._processes import ManagedProcess, start_edgemark, wait_healthy
 from edgemark.demo._settings import DemoSettings
+from edgemark.demo._wire import WireTap
 from edgemark.errors import ConfigError, EdgeError
-from edgemark.hub import AdminClient
+from edgemark.hub import AdminClient, fetch_privacy_ledger
 from edgemark.measure import uplift_from_reports
 from edgemark.sim import RetailWorld, SimConfig, Visit
 
@@ -58,6 +60,9 @@ class DemoRun:
     rejected_events: int = 0
     wall_time_s: float = 0.0
     content: dict[str, Any] = field(default_factory=dict)
+    federated: dict[str, Any] = field(default_factory=dict)
+    privacy_ledger: dict[str, Any] = field(default_factory=dict)
+    wire_log: Path | None = None
 
 
 class _Terminated(KeyboardInterrupt):
@@ -102,18 +107,32 @@ def run_demo(settings: DemoSettings, progress: Progress | None = None) -> DemoRu
     children: list[ManagedProcess] = []
     clients: list[LocalNodeClient] = []
     admin: AdminClient | None = None
+    tap: WireTap | None = None
     try:
         with _sigterm_unwinds():
-            admin = _start_hub(settings, work, children)
-            clients = _start_nodes(settings, work, world, admin, prepared, children, report)
-            _drive(settings, world, admin, clients, run, report)
+            admin, token = _start_hub(settings, work, children)
+            node_hub = admin.base_url
+            if settings.capture_wire:
+                run.wire_log = work / "wire" / "requests.jsonl"
+                tap = WireTap(admin.base_url, run.wire_log).start()
+                node_hub = tap.url
+            clients = _start_nodes(
+                settings, work, world, admin, prepared, children, report, node_hub
+            )
+            fl = _federated_rounds(settings, admin.base_url, token, prepared)
+            _drive(settings, world, admin, clients, run, report, fl)
             run.rollouts = admin.rollouts()["rollouts"]
             run.nodes = admin.nodes()["nodes"]
             run.reports = admin.reports()["reports"]
             run.content = _compose_copy(world, clients, run)
+            if fl is not None:
+                run.federated = fl.summary(prepared.central_auc or float("nan"))
+            run.privacy_ledger = fetch_privacy_ledger(admin.base_url, token)
     finally:
         if admin is not None:
             admin.close()
+        if tap is not None:
+            tap.stop()
         for client in clients:
             client.close()
         for child in reversed(children):
@@ -139,7 +158,19 @@ def _fresh_work_dir(work: Path) -> Path:
     return work
 
 
-def _start_hub(settings: DemoSettings, work: Path, children: list[ManagedProcess]) -> AdminClient:
+def _federated_rounds(
+    settings: DemoSettings, hub_url: str, token: str, prepared: Prepared
+) -> FederatedRounds | None:
+    if settings.federated_rounds == 0 or prepared.heldout_x is None:
+        return None
+    return FederatedRounds(hub_url, token, settings.nodes, settings.federated_rounds,
+                           settings.federated_epsilon, prepared.heldout_x,
+                           prepared.heldout_y)  # fmt: skip
+
+
+def _start_hub(
+    settings: DemoSettings, work: Path, children: list[ManagedProcess]
+) -> tuple[AdminClient, str]:
     token = secrets.token_urlsafe(24)
     hub = start_edgemark(
         "hub",
@@ -164,7 +195,7 @@ def _start_hub(settings: DemoSettings, work: Path, children: list[ManagedProcess
     children.append(hub)
     url = f"http://127.0.0.1:{hub.wait_for_port(settings.process_timeout_s)}"
     wait_healthy(f"{url}/healthz", settings.process_timeout_s)
-    return AdminClient(url, token)
+    return AdminClient(url, token), token
 
 
 def _start_nodes(
@@ -175,6 +206,7 @@ def _start_nodes(
     prepared: Prepared,
     children: list[ManagedProcess],
     report: Progress,
+    hub_url: str,
 ) -> list[LocalNodeClient]:
     for version in ("v1", "v2", "v3"):
         admin.upload_bundle(prepared.bundles[version])
@@ -190,7 +222,7 @@ def _start_nodes(
                 "edge",
                 "run",
                 "--hub",
-                admin.base_url,
+                hub_url,
                 "--state",
                 str(state),
                 "--trust",
@@ -205,7 +237,11 @@ def _start_nodes(
             ],
             port_file=state / "api.port",
             log_dir=work / "logs",
-            env={**settings.extra_env, "EDGEMARK_NODE_TOKEN": node_token},
+            env={
+                **settings.extra_env,
+                "EDGEMARK_NODE_TOKEN": node_token,
+                "EDGEMARK_FEDERATED": "1" if settings.federated_rounds else "0",
+            },
         )
         children.append(child)
         started.append(child)
@@ -224,6 +260,7 @@ def _drive(
     clients: list[LocalNodeClient],
     run: DemoRun,
     report: Progress,
+    fl: FederatedRounds | None = None,
 ) -> None:
     admin.create_rollout("v1", [100], soak_heartbeats=1)
     run.rollout_days["v1"] = -1
@@ -241,7 +278,12 @@ def _drive(
         if offset >= settings.v3_day and "v3" not in run.rollout_days and not _in_progress(admin):
             admin.create_rollout("v3", list(settings.waves), soak_heartbeats=2, gates=DEMO_GATES)
             run.rollout_days["v3"] = offset
+        # A federated round rides on the day's sync: nodes answer the open task from their
+        # own consented events as they sync, and the round is closed after.
+        opened = fl is not None and offset >= settings.federated_from_day and fl.open()
         _sync_all(clients)
+        if opened and fl is not None:
+            fl.close()
         _simulate_day(world, day, clients, rng, run)
         day_index = int((world.config.start + (day + 1) * DAY) // DAY)
         for client in clients:

@@ -27,6 +27,13 @@ class DemoSettings:
     v3_day: int = 8
     waves: tuple[int, ...] = (25, 50, 100)
     process_timeout_s: float = 60.0
+    # Federated rounds (DP-FedAvg over the nodes' own consented events) at the start of
+    # each day from ``federated_from_day``; 0 rounds turns them off.
+    federated_rounds: int = 10
+    federated_epsilon: float = 8.0
+    federated_from_day: int = 3
+    # Route every node -> hub request through a capturing proxy (OUT/work/wire/*.jsonl).
+    capture_wire: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -44,6 +51,11 @@ class DemoSettings:
             raise ConfigError(
                 f"Rollout days must satisfy 0 <= v2_day < v3_day < days "
                 f"(got {self.v2_day}, {self.v3_day}, {self.days})."
+            )
+        if self.federated_rounds < 0 or not self.federated_epsilon > 0:
+            raise ConfigError(
+                "federated_rounds must be >= 0 and federated_epsilon > 0 "
+                f"(got {self.federated_rounds}, {self.federated_epsilon})."
             )
         if not 0.0 < self.holdout_share < 1.0:
             raise ConfigError(f"holdout_share must lie in (0, 1) (got {self.holdout_share}).")

@@ -63,7 +63,7 @@ class Reader:
 class Memo:
     """What a read needs from one state in one bucket (see the module docstring)."""
 
-    __slots__ = ("anchor", "base", "cur", "decayed", "expires", "firsts", "suffix", "sums", "top")
+    __slots__ = ("anchor", "base", "cur", "decayed", "expires", "firsts", "sums", "top")
 
     def __init__(
         self,
@@ -74,7 +74,6 @@ class Memo:
         anchor: float = 0.0,
         top: int = 0,
         firsts: list[int] | None = None,
-        suffix: npt.NDArray[np.float64] | None = None,
         expires: int = 0,
     ) -> None:
         self.cur = cur
@@ -83,9 +82,8 @@ class Memo:
         self.sums = sums  # column sums per window (for the session and cart features)
         self.decayed = decayed  # per decay feature: the sum as of ``anchor`` (seconds)
         self.anchor = anchor
-        self.top = top  # rows at or before the bucket, the first row of each window ...
+        self.top = top  # rows at or before the bucket and the first row of each window
         self.firsts = firsts
-        self.suffix = suffix  # ... and their sums from the newest back (kept for the next bucket)
 
 
 def context_values(plan: Plan, t: float) -> tuple[float, float]:
@@ -133,28 +131,25 @@ def _bucket_part(reader: Reader, state: UserState, cur: int, old: Memo | None) -
 
     ``old`` is the memo of an earlier bucket of the same (unchanged) state: when no row
     entered or left a window between the two buckets, its sums still hold (only the counts
-    move with the bucket); when only rows left, its suffix sums still hold."""
+    move with the bucket). Nothing bulky is kept: a memo is a few short lists."""
     plan = reader.plan
     vals = plan.defaults.copy()
     sums = reader.no_sums
     decayed = [0.0] * len(reader.decays)
-    top, suffix, firsts, anchor, idx = 0, None, None, 0.0, None
+    top, firsts, anchor, idx = 0, None, 0.0, None
     if state.idx is not None and state.data is not None and state.hi > state.lo:
         idx = state.idx[state.lo : state.hi]
         data = state.data[state.lo : state.hi]
         top = len(idx) if idx[-1] <= cur else int(np.searchsorted(idx, cur, "right"))
         if top:
             firsts = np.searchsorted(idx[:top], cur - reader.windows, "right").tolist()
-            if old is not None and old.top == top and old.suffix is not None:
-                if old.firsts == firsts:  # the same rows in every window
-                    vals = old.base.copy()
-                    _counts(reader, state, old.sums, cur, state.wm, vals)
-                    end = _expiry(reader, state, cur, idx, top, firsts)
-                    return Memo(cur, vals, old.sums, old.decayed, old.anchor, top, firsts,
-                                old.suffix, end)  # fmt: skip
-                suffix = old.suffix
-            else:
-                suffix = np.cumsum(data[top - 1 :: -1], axis=0)
+            if old is not None and old.top == top and old.firsts == firsts:
+                # The same rows in every window: only the counts moved with the bucket.
+                vals = old.base.copy()
+                _counts(reader, state, old.sums, cur, state.wm, vals)
+                end = _expiry(reader, state, cur, idx, top, firsts)
+                return Memo(cur, vals, old.sums, old.decayed, old.anchor, top, firsts, end)
+            suffix = np.cumsum(data[top - 1 :: -1], axis=0)
             sums = [suffix[top - f - 1].tolist() if f < top else reader.zeros for f in firsts]
             anchor = float(idx[top - 1]) * plan.bucket
             _decayed(reader, idx, data, int(idx[top - 1]), top, firsts, decayed)
@@ -167,7 +162,7 @@ def _bucket_part(reader: Reader, state: UserState, cur: int, old: Memo | None) -
         vals[pos] = sums[k][col]  # carts that come due by t are added per read
     _counts(reader, state, sums, cur, state.wm, vals)
     end = _expiry(reader, state, cur, idx, top, firsts)
-    return Memo(cur, vals, sums, decayed, anchor, top, firsts, suffix, end)
+    return Memo(cur, vals, sums, decayed, anchor, top, firsts, end)
 
 
 def _expiry(

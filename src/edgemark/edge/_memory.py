@@ -247,7 +247,6 @@ class NodeMemory:
         for pseudonym, state in store.user_states().items():
             try:
                 self.features.load_state(pseudonym, state)
-                self.cold.add(pseudonym)
             except FeatureError as exc:  # saved by another spec or format: rebuilt by events
                 log.warning("feature state of one user not restored: %s", exc)
         self.watermark = store.watermark()

@@ -41,7 +41,7 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
                    Awaitable[None]]  # fmt: skip
-_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_ID_BYTES = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 _QUIET = ("/v1/heartbeats", "/v1/reports", "/v1/assignment", "/metrics", "/healthz")
 router = APIRouter(include_in_schema=False)
 
@@ -70,6 +70,7 @@ class Observe:
         self.app = app
         self.stats = stats
         self._routes: list[tuple[re.Pattern[str], str]] | None = None
+        self._seen: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -77,9 +78,8 @@ class Observe:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        given = headers.get("x-request-id", "")
-        rid = given if _ID.match(given) else secrets.token_hex(8)
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        rid = given.decode("latin-1") if _ID_BYTES.match(given) else secrets.token_hex(8)
         token = request_id.set(rid)
         route, method, status = self._route(scope), scope["method"], [500]
         started = time.perf_counter()
@@ -93,6 +93,7 @@ class Observe:
         try:
             if tracing_enabled():
                 attrs = {"http.request.method": method, "http.route": route}
+                headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
                 with server_span(f"{method} {route}", headers, attrs) as span:
                     await self.app(scope, receive, send_with_id)
                     span.set_attribute("http.response.status_code", status[0])
@@ -117,9 +118,12 @@ class Observe:
             app = scope.get("app")
             self._routes = _templates(getattr(getattr(app, "router", None), "routes", []))
         path = scope["path"]
-        if path.startswith("/console/static/"):
-            return "/console/static/{name}"
-        return next((template for regex, template in self._routes if regex.match(path)), "other")
+        found = self._seen.get(path)
+        if found is None:
+            found = next((t for regex, t in self._routes if regex.match(path)), "other")
+            if len(self._seen) < 4096:  # paths with ids are many; their templates are few
+                self._seen[path] = found
+        return found
 
 
 def _templates(routes: list[Any]) -> list[tuple[re.Pattern[str], str]]:

@@ -106,3 +106,46 @@ def test_log_lines_inside_a_span_carry_its_ids(exporter: InMemorySpanExporter) -
         line: dict[str, Any] = json.loads(JsonFormatter().format(record))
         ids = current_ids()
     assert ids is not None and (line["trace_id"], line["span_id"]) == ids
+
+
+def test_spans_reach_an_otlp_http_collector_on_loopback() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+
+    received: list[tuple[str, str, bytes]] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, self.headers["Content-Type"], body))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        endpoint = f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+        assert configure_tracing(TracingSettings(endpoint, service_name="edgemark-hub"))
+        with span("edge.sync", {"edgemark.node_id": "store-1"}):
+            pass
+        shutdown_tracing()  # flushes the batch to the collector
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(received) == 1
+    path, kind, body = received[0]
+    assert path == "/v1/traces" and kind == "application/x-protobuf"
+    request = ExportTraceServiceRequest.FromString(body)
+    resource = request.resource_spans[0]
+    service = {a.key: a.value.string_value for a in resource.resource.attributes}
+    assert service["service.name"] == "edgemark-hub"
+    assert [s.name for s in resource.scope_spans[0].spans] == ["edge.sync"]

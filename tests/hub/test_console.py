@@ -13,7 +13,7 @@ from edgemark.hub import ServerThread, _console
 from edgemark.measure import uplift_from_reports
 
 from ._console_support import Fleet, login, make_fleet, send_reports
-from ._support import ADMIN, ADMIN_TOKEN
+from ._support import ADMIN, ADMIN_TOKEN, bearer
 
 PAGES = ("fleet", "rollouts", "experiments", "privacy", "audit", "bundles")
 EXTERNAL = re.compile(r"""(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}""", re.I)
@@ -261,3 +261,28 @@ def test_the_bundle_page_shows_manifest_card_and_signature(
     page = console.get("/console/bundles/v2").text
     assert "present, 64 bytes, key k1" in page  # an Ed25519 signature is 64 bytes
     assert "model.onnx" in page and "&quot;version&quot;: &quot;v2&quot;" in page
+
+
+def test_the_fleet_filters_drifting_nodes_and_sorts_worst_first(
+    console: httpx.Client, client: httpx.Client, fleet: Fleet
+) -> None:
+    for name, p99, psi in (
+        ("store-0", 300.0, 0.05),
+        ("store-1", 900.0, 0.4),
+        ("store-2", 150.0, 0.3),
+    ):
+        health = {"version": "v1", "decisions": 100, "decide_p99_us": p99, "drift_psi": psi}
+        r = client.post("/v1/heartbeats", headers=bearer(fleet.node_tokens[name]), json={
+            "active_version": "v1", "latency_p99_us": p99, "health": health})  # fmt: skip
+        assert r.status_code == 200
+    login(console, ADMIN_TOKEN)
+    drifting = console.get("/console/fleet", params={"status": "drifting"}).text
+    assert "2 drifting nodes" in drifting
+    assert "<td>store-1</td>" in drifting and "<td>store-0</td>" not in drifting
+    slowest = console.get("/console/fleet", params={"order": "p99"}).text
+    order = [slowest.index(f"<td>{n}</td>") for n in ("store-1", "store-0", "store-2")]
+    assert order == sorted(order) and "slowest decide P99 first" in slowest
+    most_drift = console.get("/console/fleet", params={"order": "psi"}).text
+    assert most_drift.index("<td>store-1</td>") < most_drift.index("<td>store-2</td>")
+    odd = console.get("/console/fleet", params={"status": "<x>", "order": "1;drop"})
+    assert odd.status_code == 200 and "3 nodes, by name" in odd.text

@@ -142,10 +142,11 @@ async def _form(request: Request) -> dict[str, str]:
 
 # -- pages ------------------------------------------------------------------------------------
 @router.get("/fleet")
-def fleet(request: Request, page: PageNo = 1, status: str = "all") -> Response:
-    status = "offline" if status == "offline" else "all"
+def fleet(request: Request, page: PageNo = 1, status: str = "all", order: str = "name") -> Response:
+    status = status if status in _console_data.FLEET_FILTERS else "all"
+    order = order if order in _console_data.FLEET_ORDERS else "name"
     return _render(request, "Fleet", "fleet",
-                   lambda s, _u: _console_pages.fleet(s, page, status))  # fmt: skip
+                   lambda s, _u: _console_pages.fleet(s, page, status, order))  # fmt: skip
 
 
 @router.get("/rollouts")

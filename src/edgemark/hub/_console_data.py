@@ -143,16 +143,25 @@ def fleet_summary(session: Session, now: float) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def fleet_page(session: Session, now: float, page: int, status: str) -> Page:
-    """A page of nodes by name; ``status`` ``offline`` keeps only silent nodes."""
+FLEET_FILTERS = ("all", "offline", "drifting")
+FLEET_ORDERS = {"name": "by name", "p99": "slowest decide P99 first", "psi": "most drift first"}
+
+
+def fleet_page(session: Session, now: float, page: int, status: str, order: str = "name") -> Page:
+    """A page of live nodes: all, ``offline`` (silent) or ``drifting`` (PSI above the alert
+    level), by name or worst first (``p99``, ``psi``)."""
     query = select(Node).where(Node.revoked_at.is_(None))
     if status == "offline":
         query = query.where(
             (Node.last_heartbeat.is_(None)) | (Node.last_heartbeat < now - OFFLINE_AFTER_S)
         )
+    elif status == "drifting":
+        query = query.where(Node.h_psi > DRIFT_ALERT_PSI)
     total = int(session.scalar(select(func.count()).select_from(query.subquery())) or 0)
     page, pages, offset = page_of(total, page)
-    rows = list(session.scalars(query.order_by(Node.name).offset(offset).limit(PAGE_SIZE)))
+    worst = {"p99": Node.latency_p99_us, "psi": Node.h_psi}.get(order)
+    keys = (Node.name,) if worst is None else (worst.is_(None), worst.desc(), Node.name)
+    rows = list(session.scalars(query.order_by(*keys).offset(offset).limit(PAGE_SIZE)))
     return Page(rows, page, pages, total)
 
 

@@ -11,6 +11,7 @@ import math
 import time
 from collections.abc import Iterable, Mapping
 from typing import Any, cast
+from urllib.parse import urlencode
 
 import numpy as np
 from sqlalchemy import select
@@ -36,7 +37,7 @@ from edgemark.hub._db import AuditEntry, Rollout
 from edgemark.hub._gates import GatePolicy
 
 
-def fleet(session: Session, page: int, status: str) -> str:
+def fleet(session: Session, page: int, status: str, order: str = "name") -> str:
     """Head counts, version and latency charts, and one page of nodes."""
     now = time.time()
     s = data.fleet_summary(session, now)
@@ -56,7 +57,7 @@ def fleet(session: Session, page: int, status: str) -> str:
         f'<div class="grid2">{chart("versions", versions, "Nodes by serving bundle version")}'
         f"{chart('p99', hist, 'Decide P99 per node (last heartbeat)')}</div>"
     )
-    found = data.fleet_page(session, now, page, status)
+    found = data.fleet_page(session, now, page, status, order)
     rows = [
         [esc(n.name), f"<code>{esc(n.id)}</code>", esc(n.active_version),
          _heartbeat_cell(n.last_heartbeat, now), fmt(n.latency_p99_us, 0), fmt(n.h_psi, 3),
@@ -64,16 +65,29 @@ def fleet(session: Session, page: int, status: str) -> str:
          esc(n.last_error.get("version") if n.last_error else None)]
         for n in found.rows
     ]  # fmt: skip
-    other = "all" if status == "offline" else "offline"
-    toggle = link(f"/console/fleet?status={other}", f"Show {other} nodes")
     listing = table(
         ["Node", "Id", "Version", "Last heartbeat", "Decide P99 µs", "Drift PSI",
          "Errors / decisions", "Refused bundle"],
-        rows, f"{found.total:,} {'offline ' if status == 'offline' else ''}nodes, by name",
+        rows, f"{found.total:,} {'' if status == 'all' else status + ' '}nodes, "
+        f"{data.FLEET_ORDERS[order]}",
         numeric=frozenset({4, 5, 6}),
     )  # fmt: skip
-    nav = pager("/console/fleet", found.page, found.pages, {"status": status})
-    return f"{head}{charts}<h2>Nodes</h2><p>{toggle}</p>{listing}{nav}"
+    nav = pager("/console/fleet", found.page, found.pages, {"status": status, "order": order})
+    toggle = _choices("status", status, data.FLEET_FILTERS, {"order": order}) + _choices(
+        "order", order, tuple(data.FLEET_ORDERS), {"status": status}
+    )
+    return f"{head}{charts}<h2>Nodes</h2>{toggle}{listing}{nav}"
+
+
+def _choices(name: str, current: str, options: tuple[str, ...], keep: dict[str, str]) -> str:
+    """Links that set one query parameter, the current choice marked for screen readers."""
+    links = [
+        f'<strong aria-current="true">{esc(o)}</strong>'
+        if o == current
+        else link(f"/console/fleet?{urlencode({**keep, name: o})}", o)
+        for o in options
+    ]
+    return f'<p class="choices">{esc(name.capitalize())}: {" · ".join(links)}</p>'
 
 
 def _bins(values: list[float], bins: int = 30) -> dict[str, list[float]]:

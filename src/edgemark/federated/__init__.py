@@ -1,6 +1,7 @@
 """Federated plane: DP-FedAvg on Flower over numpy models; raw data stays on the nodes.
 
-Core (numpy): the logistic propensity model (``local_sgd``, ``export_logistic_onnx``),
+Core (numpy): the logistic propensity model (``local_sgd``, ``export_logistic_onnx``) and
+fleet-wide offer-policy priors (``federated_offer_priors``),
 clipping, the node update and the server step (``client_update``, ``DPFedAvgServer``).
 ``epsilon_spent``/``calibrate_noise`` need dp-accounting, the simulation Flower: both are
 the ``federated`` extra, imported when used. Shards come from ``edgemark.sim``.
@@ -27,6 +28,12 @@ from edgemark.federated._model import (
     predict,
     train_central,
 )
+from edgemark.federated._priors import (
+    OfferPriors,
+    federated_offer_priors,
+    node_rates,
+    noised_rates,
+)
 from edgemark.federated._simulate import SimulationResult, simulate_federated, variant_name
 
 __all__ = [
@@ -35,6 +42,7 @@ __all__ = [
     "DPFedAvgServer",
     "FederatedData",
     "NodeShard",
+    "OfferPriors",
     "RoundAccountant",
     "SimulationResult",
     "auc",
@@ -44,8 +52,11 @@ __all__ = [
     "clip_update",
     "epsilon_spent",
     "export_logistic_onnx",
+    "federated_offer_priors",
     "init_params",
     "local_sgd",
+    "node_rates",
+    "noised_rates",
     "predict",
     "simulate_federated",
     "simulate_shards",

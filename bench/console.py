@@ -44,7 +44,8 @@ N_NODES = 10_000
 N_ROLLOUTS = 1_000
 REPEATS = 15
 TOKEN = "bench-admin-token-0123456789"
-PAGES = ("fleet", "fleet?page=120", "rollouts", "rollouts?page=30", "rollout", "experiments",
+PAGES = ("fleet", "fleet?page=120", "fleet?order=p99", "rollouts", "rollouts?page=30", "rollout",
+         "experiments",
          "privacy", "audit", "audit?page=200", "bundles", "bundle")  # fmt: skip
 
 
@@ -158,7 +159,7 @@ def _pages(root: Path) -> dict[str, Any]:
             path = {"rollout": f"rollouts/{active}", "bundle": "bundles/v19"}.get(page, page)
             times = [_server_ms(client, f"/console/{path}") for _ in range(REPEATS + 1)]
             p50, p95 = np.percentile(times[1:], [50, 95])
-            key = page.replace("?page=", "_p")
+            key = page.replace("?page=", "_p").replace("?order=", "_by_")
             figures[f"{key}_p50_ms"], figures[f"{key}_p95_ms"] = round(p50, 1), round(p95, 1)
             figures[f"{key}_first_ms"] = round(times[0], 1)  # cold: nothing computed yet
     return figures

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any, cast
 from urllib.parse import urlencode
 
-import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -46,12 +45,13 @@ def fleet(session: Session, page: int, status: str, order: str = "name") -> str:
         ("Offline (> 5 min)", f"{s['offline']:,}", "bad" if s["offline"] else "ok"),
         ("Drifting (PSI > 0.25)", f"{s['drifting']:,}", "warn" if s["drifting"] else "ok"),
         ("Revoked", f"{s['revoked']:,}", ""),
-        ("Fleet decide P99 (max)", f"{fmt(max(s['p99s'], default=None), 0)} µs", ""),
+        ("Fleet decide P99 (max)", f"{fmt(s['p99_max'], 0)} µs", ""),
     ])  # fmt: skip
     versions = {"data": [{"type": "bar", "x": [v for v, _ in s["versions"]],
                           "y": [n for _, n in s["versions"]], "marker": {"color": "#1d4ed8"}}],
                 "layout": plot_layout("bundle version", "nodes")}  # fmt: skip
-    hist = {"data": [{"type": "bar", **_bins(s["p99s"]), "marker": {"color": "#0f766e"}}],
+    centres, counts = s["p99_bins"]
+    hist = {"data": [{"type": "bar", "x": centres, "y": counts, "marker": {"color": "#0f766e"}}],
             "layout": plot_layout("decide P99 (µs)", "nodes")}  # fmt: skip
     charts = (
         f'<div class="grid2">{chart("versions", versions, "Nodes by serving bundle version")}'
@@ -88,16 +88,6 @@ def _choices(name: str, current: str, options: tuple[str, ...], keep: dict[str, 
         for o in options
     ]
     return f'<p class="choices">{esc(name.capitalize())}: {" · ".join(links)}</p>'
-
-
-def _bins(values: list[float], bins: int = 30) -> dict[str, list[float]]:
-    """Histogram bars (centres, counts) made here, so a page carries 30 numbers, not one
-    per node."""
-    if not values:
-        return {"x": [], "y": []}
-    counts, edges = np.histogram(np.asarray(values), bins=bins)
-    centres = (edges[:-1] + edges[1:]) / 2
-    return {"x": [round(float(c), 1) for c in centres], "y": [int(n) for n in counts]}
 
 
 def _heartbeat_cell(ts: float | None, now: float) -> str:

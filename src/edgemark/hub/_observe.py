@@ -175,9 +175,9 @@ def _fleet(session: Session, out: Exposition) -> None:
     ]
     out.family("edgemark_nodes", "gauge", "Enrolled nodes by state (offline: no heartbeat "
                f"for {_console_data.OFFLINE_AFTER_S:.0f} s).", nodes)  # fmt: skip
-    p99s = sorted(s["p99s"])
-    worst = [({"quantile": "0.5"}, p99s[len(p99s) // 2] / 1e6 if p99s else None),
-             ({"quantile": "1"}, p99s[-1] / 1e6 if p99s else None)]  # fmt: skip
+    median, top = s["p99_median"], s["p99_max"]
+    worst = [({"quantile": "0.5"}, None if median is None else median / 1e6),
+             ({"quantile": "1"}, None if top is None else top / 1e6)]  # fmt: skip
     out.family("edgemark_fleet_decide_p99_seconds", "gauge",
                "Nodes' decide P99 (median and worst node).", worst)  # fmt: skip
     out.family("edgemark_fleet_drift_psi_max", "gauge", "Largest drift PSI of any node.",

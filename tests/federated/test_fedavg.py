@@ -149,3 +149,13 @@ def test_shards_hold_only_the_nodes_own_consented_events() -> None:
     by_node = dict(zip(nodes, x[:, 2], strict=True))  # purchases_7d
     assert by_node == {"store-1": 0.0, "store-2": 1.0}
     assert list(y) == [0.0, 0.0] and set(times) == {T0 + 5 * 86400.0}
+
+
+def test_a_compact_model_trains_and_noises_only_its_coordinates() -> None:
+    x, y = blobs(400, 1)
+    cfg = DPFedAvgConfig(clip_norm=0.1, noise_multiplier=1.0, features=(0, 1))
+    update = client_update(init_params(5), x, y, cfg, noise_std=0.5)
+    assert update[2:5].tolist() == [0.0, 0.0, 0.0] and np.all(update[[0, 1, 5]] != 0)
+    server = DPFedAvgServer(np.zeros(6), cfg, nodes=10)
+    stepped = server.apply([update])  # nine nodes missing: the top-up noise stays compact
+    assert stepped[2:5].tolist() == [0.0, 0.0, 0.0] and np.all(stepped[[0, 1, 5]] != 0)

@@ -74,10 +74,14 @@ class FederatedLearner:
             local_epochs=int(s["local_epochs"]),
             local_lr=float(s["local_lr"]),
             batch_size=int(s["batch_size"]),
+            features=None if s.get("features") is None else tuple(s["features"]),
         )
         noise = float(s["noise_std"])
-        if not self._y or self.rows == 0:
-            return [float(v) for v in np.random.default_rng().normal(0.0, noise, params.shape)]
+        if not self._y or self.rows == 0:  # no rows yet: take part with noise only
+            update = np.zeros_like(params)
+            active = cfg.active(len(params))
+            update[active] = np.random.default_rng().normal(0.0, noise, active.shape)
+            return [float(v) for v in update]
         x, y = np.concatenate(self._x), np.concatenate(self._y)
         return [float(v) for v in client_update(params, x, y, cfg, noise_std=noise)]
 

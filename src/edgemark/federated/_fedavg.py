@@ -35,6 +35,9 @@ class DPFedAvgConfig:
     local_lr: float = 0.1
     batch_size: int = 32
     delta: float = DEFAULT_DELTA
+    # Indices of the features the model uses (None: all). A compact model keeps DP noise
+    # off the unused weights, which stay 0: fewer noised coordinates, better utility.
+    features: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
         if not (self.clip_norm > 0 and math.isfinite(self.clip_norm)):
@@ -48,7 +51,15 @@ class DPFedAvgConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe settings."""
-        return asdict(self)
+        out = asdict(self)
+        out["features"] = None if self.features is None else list(self.features)
+        return out
+
+    def active(self, n_params: int) -> npt.NDArray[np.int64]:
+        """Indices of the parameters that train (the used features' weights and the bias)."""
+        if self.features is None:
+            return np.arange(n_params, dtype=np.int64)
+        return np.asarray([*self.features, n_params - 1], dtype=np.int64)
 
 
 def client_update(
@@ -61,13 +72,20 @@ def client_update(
     rng: np.random.Generator | None = None,
 ) -> FloatArray:
     """A node's contribution: local SGD from ``params``, the change clipped to
-    ``cfg.clip_norm``, plus its share ``noise_std`` of the Gaussian noise."""
+    ``cfg.clip_norm``, plus its share ``noise_std`` of the Gaussian noise (on the trained
+    coordinates only; the others are 0)."""
+    active = cfg.active(len(params))
+    rows = np.asarray(x, dtype=np.float64)[:, active[:-1]]
+    start = params[active]
     trained = local_sgd(
-        params, x, y, epochs=cfg.local_epochs, lr=cfg.local_lr, batch_size=cfg.batch_size, rng=rng
-    )
-    update = clip_update(trained - params, cfg.clip_norm)
+        start, rows, y, epochs=cfg.local_epochs, lr=cfg.local_lr, batch_size=cfg.batch_size,
+        rng=rng,
+    )  # fmt: skip
+    change = clip_update(trained - start, cfg.clip_norm)
     if noise_std > 0:
-        update = update + gaussian_noise(update.shape, noise_std)
+        change = change + gaussian_noise(change.shape, noise_std)
+    update = np.zeros_like(params, dtype=np.float64)
+    update[active] = change
     return update
 
 
@@ -112,7 +130,9 @@ class DPFedAvgServer:
         total = np.sum(updates, axis=0) if updates else np.zeros_like(self.params)
         missing = max(self.expected_clients - len(updates), 0.0)
         if self.cfg.noise_multiplier > 0 and missing > 0:
-            total = total + gaussian_noise(total.shape, self.client_noise_std * math.sqrt(missing))
+            active = self.cfg.active(len(self.params))
+            std = self.client_noise_std * math.sqrt(missing)
+            total[active] = total[active] + gaussian_noise(active.shape, std)
         mean = total / self.expected_clients
         self.velocity = self.cfg.server_momentum * self.velocity + mean
         self.params = self.params + self.cfg.server_lr * self.velocity

@@ -201,10 +201,14 @@ def _train(message: Message, context: Context) -> Message:
     models = message.content.array_records["models"].to_numpy_ndarrays()
     updates = []
     for params, raw, std in zip(models, settings, noise, strict=True):
-        cfg = DPFedAvgConfig(**raw)
+        used = raw.get("features")
+        cfg = DPFedAvgConfig(**{**raw, "features": None if used is None else tuple(used)})
         start = np.asarray(params, dtype=np.float64)
         if len(y) == 0:  # no consented rows: take part with noise only
-            updates.append(gaussian_noise(start.shape, float(std)))  # type: ignore[arg-type]
+            update = np.zeros_like(start)
+            active = cfg.active(len(start))
+            update[active] = gaussian_noise(active.shape, float(std))  # type: ignore[arg-type]
+            updates.append(update)
             continue
         updates.append(client_update(start, x, y, cfg, noise_std=float(std)))  # type: ignore[arg-type]
     return Message(RecordDict({"updates": ArrayRecord(updates)}), reply_to=message)

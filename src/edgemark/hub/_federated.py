@@ -24,6 +24,7 @@ from edgemark.hub._schemas import ERROR_RESPONSES, Label, _Strict
 router = APIRouter(responses=ERROR_RESPONSES)
 Value = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
 Vector = Annotated[list[Value], Field(min_length=1, max_length=10_000)]
+Index = Annotated[int, Field(ge=0, le=10_000)]
 
 
 class TaskSettingsIn(_Strict):
@@ -34,6 +35,7 @@ class TaskSettingsIn(_Strict):
     local_epochs: Annotated[int, Field(ge=1, le=100)] = 1
     local_lr: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 0.1
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 32
+    features: Annotated[list[Index], Field(min_length=1, max_length=10_000)] | None = None
 
 
 class TaskIn(_Strict):

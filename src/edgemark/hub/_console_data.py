@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Integer, case, cast, func, literal_column, select
+from sqlalchemy import ColumnElement, Integer, case, cast, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from edgemark.errors import EdgemarkError, HubError
@@ -158,7 +158,7 @@ def p99_spread(session: Session, bins: int = 30) -> dict[str, Any]:
     # see the grouped expression and the selected one as the same text.
     raw = cast(func.floor((p99 - literal_column(repr(float(low)))) / literal_column(repr(width))),
                Integer)  # fmt: skip
-    last = literal_column(str(bins - 1))
+    last: ColumnElement[int] = literal_column(str(bins - 1))
     index = case((raw > last, last), else_=raw)
     found = session.execute(select(index, func.count()).where(*known).group_by(index)).all()
     counts: dict[int, int] = {int(i): int(n) for i, n in found}

@@ -203,7 +203,7 @@ def test_federated_rounds_are_accounted_and_shown_next_to_the_central_model(
     summary = json.loads((demo_out / "summary.json").read_text())
     fed, ledger = summary["federated"], summary["privacy_ledger"]
     rounds = fed["rounds"]
-    assert len(rounds) == 10 and all(r["clients"] == 4 for r in rounds)
+    assert len(rounds) == 5 and all(r["clients"] == 4 for r in rounds)
     eps = [r["epsilon"] for r in rounds]
     assert eps == sorted(eps) and 0.97 * 8.0 <= eps[-1] <= 8.0
     assert 0.55 < fed["auc_central"] < 0.9

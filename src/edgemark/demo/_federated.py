@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from edgemark.errors import PrivacyBudgetExceeded
+from edgemark.features import DEFAULT_SPEC
 from edgemark.federated import (
     DPFedAvgConfig,
     DPFedAvgServer,
@@ -24,6 +25,9 @@ from edgemark.federated import (
 from edgemark.hub import close_federated_task, open_federated_task, record_federated_round
 
 RUN_ID = "demo-fedavg"
+# A compact model: with four nodes, node-level DP noise on the mean update is large and
+# every trained coordinate carries it; four visit and purchase features keep it learnable.
+FEATURES = ("recency_view_days", "views_7d", "sessions_30d", "purchases_30d")
 
 
 @dataclass
@@ -45,8 +49,9 @@ class FederatedRounds:
 
     def __post_init__(self) -> None:
         z = calibrate_noise(self.epsilon, self.rounds, 1.0)
+        used = tuple(DEFAULT_SPEC.names.index(name) for name in FEATURES)
         self.cfg = DPFedAvgConfig(clip_norm=0.5, noise_multiplier=z, server_momentum=0.5,
-                                  local_epochs=2)  # fmt: skip
+                                  local_epochs=2, features=used)  # fmt: skip
         n_features = int(np.asarray(self.x_test).shape[1])
         self.server = DPFedAvgServer(init_params(n_features), self.cfg, self.nodes, self.epsilon)
 
@@ -61,7 +66,8 @@ class FederatedRounds:
             return False
         settings = {"clip_norm": self.cfg.clip_norm, "noise_std": self.server.client_noise_std,
                     "local_epochs": self.cfg.local_epochs, "local_lr": self.cfg.local_lr,
-                    "batch_size": self.cfg.batch_size}  # fmt: skip
+                    "batch_size": self.cfg.batch_size,
+                    "features": list(self.cfg.features or ())}  # fmt: skip
         task = {"run_id": RUN_ID, "round": len(self.history) + 1,
                 "params": self.server.params.tolist(), "settings": settings}  # fmt: skip
         self._task = open_federated_task(self.hub_url, self.token, task)
@@ -98,6 +104,7 @@ class FederatedRounds:
             "delta": self.cfg.delta,
             "noise_multiplier": self.cfg.noise_multiplier,
             "clip_norm": self.cfg.clip_norm,
+            "features": list(FEATURES),
             "stopped": self.stopped,
             "params": self.server.params.tolist(),
         }

@@ -29,9 +29,11 @@ class DemoSettings:
     process_timeout_s: float = 60.0
     # Federated rounds (DP-FedAvg over the nodes' own consented events) at the start of
     # each day from ``federated_from_day``; 0 rounds turns them off.
-    federated_rounds: int = 10
+    # Few rounds late in the run: the nodes have more labelled days by then, and fewer
+    # rounds need less noise per round for the same budget.
+    federated_rounds: int = 5
     federated_epsilon: float = 8.0
-    federated_from_day: int = 3
+    federated_from_day: int = 8
     # Route every node -> hub request through a capturing proxy (OUT/work/wire/*.jsonl).
     capture_wire: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)

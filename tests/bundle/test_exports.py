@@ -21,6 +21,7 @@ def test_all_is_pinned() -> None:
         "load_signing_key",
         "min_onnxruntime_for",
         "node_runtime",
+        "openssf_signature_path",
         "pack_bundle",
         "read_keyring",
         "read_manifest",

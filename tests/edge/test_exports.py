@@ -20,10 +20,13 @@ def test_all_is_pinned_and_sorted() -> None:
         "SyncAgent",
         "ThompsonPolicy",
         "erase_user_state",
+        "export_variant_log",
         "idempotency_key",
         "in_holdout",
         "psi",
+        "run_node",
         "serve_api",
+        "serve_node",
     ]
     assert edgemark.edge.__all__ == expected
     assert sorted(expected) == expected

@@ -22,7 +22,12 @@ from edgemark.bundle._manifest import (
     canonical_json,
     read_manifest,
 )
-from edgemark.bundle._openssf import generate_openssf_keypair, sign_openssf, verify_openssf
+from edgemark.bundle._openssf import (
+    generate_openssf_keypair,
+    openssf_signature_path,
+    sign_openssf,
+    verify_openssf,
+)
 from edgemark.bundle._runtime import check_runtime, min_onnxruntime_for, node_runtime
 from edgemark.bundle._store import BundleStore
 from edgemark.bundle._verify import verify_bundle, verify_report
@@ -44,6 +49,7 @@ __all__ = [
     "load_signing_key",
     "min_onnxruntime_for",
     "node_runtime",
+    "openssf_signature_path",
     "pack_bundle",
     "read_keyring",
     "read_manifest",

@@ -87,8 +87,7 @@ def _print_checks(checks: list[dict[str, Any]]) -> None:
 
 def _openssf_check(source: Path, directory: Path, pub: Path, sig: Path | None) -> dict[str, Any]:
     """Verify the OpenSSF signature that sits next to ``source`` (or at ``sig``)."""
-    from edgemark.bundle import verify_openssf
-    from edgemark.bundle._openssf import openssf_signature_path
+    from edgemark.bundle import openssf_signature_path, verify_openssf
     from edgemark.errors import EdgemarkError
 
     signature = sig or openssf_signature_path(source)

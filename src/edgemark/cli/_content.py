@@ -149,7 +149,7 @@ def variants_command(
 ) -> None:
     """Export a node's copy-variant log for 'edgemark measure ope' (action, reward, propensity)."""
     with handled_errors():
-        from edgemark.edge._variants import export_variant_log
+        from edgemark.edge import export_variant_log
 
         rows = export_variant_log(state, out, policy_out=policy_out)
     if as_json:

@@ -66,7 +66,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Decide locally, sync bundles and reports with the hub, until SIGTERM/SIGINT."""
         _node_process_settings()
-        from edgemark.edge._node import run_node
+        from edgemark.edge import run_node
 
         stop = threading.Event()
 
@@ -137,7 +137,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Serve decisions, events, metrics and erasure on a local HTTP API, without a hub."""
         _node_process_settings()
-        from edgemark.edge._node import serve_node
+        from edgemark.edge import serve_node
         from edgemark.privacy import PrivacyBudget
 
         stop = threading.Event()

@@ -14,6 +14,7 @@ from edgemark.edge._drift import psi
 from edgemark.edge._erase import erase_user_state
 from edgemark.edge._holdout import in_holdout
 from edgemark.edge._hub_client import NodeHubClient
+from edgemark.edge._node import run_node, serve_node
 from edgemark.edge._outbox import Delivery, Outbox
 from edgemark.edge._policy import ThompsonPolicy
 from edgemark.edge._release import Release
@@ -21,6 +22,7 @@ from edgemark.edge._reports import idempotency_key
 from edgemark.edge._runtime import Runtime
 from edgemark.edge._settings import PolicySettings
 from edgemark.edge._types import Decision, DecisionRequest, ObserveResult
+from edgemark.edge._variants import export_variant_log
 
 __all__ = [
     "BayesLogistic",
@@ -38,8 +40,11 @@ __all__ = [
     "SyncAgent",
     "ThompsonPolicy",
     "erase_user_state",
+    "export_variant_log",
     "idempotency_key",
     "in_holdout",
     "psi",
+    "run_node",
     "serve_api",
+    "serve_node",
 ]

@@ -14,8 +14,8 @@ import numpy as np
 
 from edgemark._extras import require
 from edgemark.demo._federated_section import federated_html, federated_summary
+from edgemark.demo._measure_section import measurement_results, measurement_section
 from edgemark.demo._scenario import DemoRun
-from edgemark.measure import uplift_from_reports
 
 
 def build_summary(run: DemoRun) -> dict[str, Any]:
@@ -35,22 +35,19 @@ def build_summary(run: DemoRun) -> dict[str, Any]:
         }
         for r in sorted(run.rollouts, key=lambda r: str(r["version"]))
     }
-    offers: dict[str, Any] = {}
-    for est in uplift_from_reports(run.reports, strata_key="node_id"):
-        true_uplift = run.truth["offers"][est.arm]["uplift"]
-        offers[est.arm] = {
-            "uplift": est.uplift,
-            "ci_low": est.ci_low,
-            "ci_high": est.ci_high,
-            "true_uplift": true_uplift,
-            "covered": est.ci_low <= true_uplift <= est.ci_high,
-            "exposures": est.exposures,
-            "control_exposures": est.control_exposures,
-        }
+    measurement = measurement_results(
+        run.reports, run.truth, revenue_truth=run.revenue_truth, decisions=run.decisions
+    )
+    conversion = measurement["conversion"]
+    offers = {
+        arm: {**row, "control_exposures": conversion["control_exposures"]}
+        for arm, row in conversion.get("offers", {}).items()
+    }
     names = {n["node_id"]: n.get("name", n["node_id"]) for n in run.nodes}
     return {
         "rollouts": rollouts,
         "offers": offers,
+        "measurement": {"revenue": measurement["revenue"], "ope": measurement["ope"]},
         "latency_us": {
             "p50": float(np.percentile(latencies, 50)),
             "p95": float(np.percentile(latencies, 95)),
@@ -114,10 +111,16 @@ def write_outputs(run: DemoRun, out_dir: Path) -> tuple[Path, Path]:
 
 
 def _html(run: DemoRun, summary: dict[str, Any]) -> str:
-    figures = [_uplift_figure(summary), _timeline_figure(run), _latency_figure(run)]
-    blocks = [
-        fig.to_html(full_html=False, include_plotlyjs=(i == 0)) for i, fig in enumerate(figures)
-    ]
+    # The measurement section's first figure carries Plotly's JavaScript for the page.
+    measured = measurement_section(
+        run.reports,
+        run.truth,
+        revenue_truth=run.revenue_truth,
+        decisions=run.decisions,
+        include_plotlyjs=True,
+    )
+    figures = [_timeline_figure(run), _latency_figure(run)]
+    blocks = [fig.to_html(full_html=False, include_plotlyjs=False) for fig in figures]
     rows = "".join(
         f"<tr><td>{html.escape(v)}</td><td>{r['final_state']}</td>"
         f"<td>{r['served_decisions']}</td><td>{html.escape('; '.join(r['events']))}</td></tr>"
@@ -140,12 +143,12 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #bbb;padding:4px 8px;te
 Decision latency in the runtime: P50 {lat["p50"]:.0f} µs, P99 {lat["p99"]:.0f} µs.
 Propensity AUC on the later period: v1 {models["v1"]["auc_test"]:.3f},
 v2 {models["v2"]["auc_test"]:.3f}.</p>
-<h2>Measured uplift per offer against the simulator's truth</h2>{blocks[0]}
+{measured}
 <h2>Rollouts</h2>
 <table><tr><th>version</th><th>final state</th><th>served decisions</th><th>events</th></tr>
 {rows}</table>
-{blocks[1]}
-<h2>Decision latency</h2>{blocks[2]}
+{blocks[0]}
+<h2>Decision latency</h2>{blocks[1]}
 <h2>Privacy</h2>
 <p>Each node adds Laplace noise (OpenDP) to its daily report rows before they leave the
 node; user-level epsilon spent per node over the run:</p>
@@ -193,39 +196,6 @@ def _content_html(content: dict[str, Any]) -> str:
 (grounded in retrieved passages, guardrails passed):</p>
 <table><tr><th>copy type</th><th>text</th><th>template</th><th>backend</th></tr>{rows}</table>
 """
-
-
-def _uplift_figure(summary: dict[str, Any]) -> Any:
-    go = require("plotly.graph_objects", "report")
-    offers = summary["offers"]
-    names = list(offers)
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=names,
-            y=[offers[n]["uplift"] for n in names],
-            error_y={
-                "type": "data",
-                "symmetric": False,
-                "array": [offers[n]["ci_high"] - offers[n]["uplift"] for n in names],
-                "arrayminus": [offers[n]["uplift"] - offers[n]["ci_low"] for n in names],
-            },
-            mode="markers",
-            name="measured (95% interval, DP reports)",
-            marker={"size": 12},
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=names,
-            y=[offers[n]["true_uplift"] for n in names],
-            mode="markers",
-            name="simulator truth",
-            marker={"symbol": "x", "size": 14},
-        )
-    )
-    fig.update_layout(yaxis_title="uplift in purchase rate", height=400)
-    return fig
 
 
 def _timeline_figure(run: DemoRun) -> Any:

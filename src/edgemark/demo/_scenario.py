@@ -51,6 +51,7 @@ class DemoRun:
     settings: DemoSettings
     prepared: Prepared
     truth: dict[str, Any]
+    revenue_truth: dict[str, Any] = field(default_factory=dict)  # per visit, clipped at the cap
     decisions: list[dict[str, Any]] = field(default_factory=list)
     versions_by_day: dict[str, list[str | None]] = field(default_factory=dict)
     rollout_days: dict[str, int] = field(default_factory=dict)
@@ -103,7 +104,12 @@ def run_demo(settings: DemoSettings, progress: Progress | None = None) -> DemoRu
         seed=settings.seed,
     )
     report("Training and signing bundles v1, v2 and a rogue v3", 1, 1)
-    run = DemoRun(settings=settings, prepared=prepared, truth=world.truth())
+    run = DemoRun(
+        settings=settings,
+        prepared=prepared,
+        truth=world.truth(),
+        revenue_truth=world.revenue_truth(float(prepared.policy["revenue_cap"])),
+    )
     children: list[ManagedProcess] = []
     clients: list[LocalNodeClient] = []
     admin: AdminClient | None = None
@@ -358,8 +364,10 @@ def _simulate_day(
         decisions = client.decide(requests) if requests else []
         events: list[dict[str, Any]] = []
         for visit, decision in zip(visits, decisions, strict=True):
-            events.extend(e.to_dict() for e in world.shop(visit, decision["offer"], rng))
-            run.decisions.append({**decision, "node": client.name, "day": day})
+            shopped = world.shop(visit, decision["offer"], rng)
+            events.extend(e.to_dict() for e in shopped)
+            bought = int(any(e.type == "purchase" for e in shopped))  # the outcome, for OPE
+            run.decisions.append({**decision, "node": client.name, "day": day, "bought": bought})
         if events:
             run.rejected_events += len(client.observe(events)["rejected"])
         active = client.status().get("active_version")

@@ -174,8 +174,16 @@ def _content_summary(content: dict[str, Any]) -> dict[str, Any]:
             ],
             "blocked": copy["blocked"],
             "passages": copy["passages"],
+            "variant_id": copy.get("variant_id"),
+            "propensity": copy.get("propensity"),
         }
     return out
+
+
+def _shown(copy: dict[str, Any]) -> str:
+    if copy.get("variant_id") is None:
+        return "the first variant"
+    return f"variant {html.escape(str(copy['variant_id']))} (propensity {copy['propensity']:.2f})"
 
 
 def _content_html(content: dict[str, Any]) -> str:
@@ -195,6 +203,9 @@ def _content_html(content: dict[str, Any]) -> str:
 {html.escape(content["sku"])} and the best-measured offer {html.escape(content["offer"])}
 (grounded in retrieved passages, guardrails passed):</p>
 <table><tr><th>copy type</th><th>text</th><th>template</th><th>backend</th></tr>{rows}</table>
+<p>The node's variant bandit showed {_shown(content["offer_blurb"])} for the offer blurb
+(logged with the decision, for off-policy evaluation) and
+{_shown(content["headline"])} for the headline.</p>
 """
 
 

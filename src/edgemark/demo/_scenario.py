@@ -312,10 +312,22 @@ def _compose_copy(
     sku = str(items[0]["sku"])
     base = {"sku": sku, "surface": "screen", "seed": run.settings.seed}
     for client in clients:
+        # The blurb goes with the node's last decision for that offer, so the node's variant
+        # bandit logs its choice and propensity against a decision it can attribute.
+        linked = [
+            d["decision_id"]
+            for d in run.decisions
+            if d["node"] == client.name and d["offer"] == offer.id
+        ]
+        blurb_request = {
+            **base,
+            "copy_type": "offer_blurb",
+            "offer_id": offer.id,
+            "offer_name": offer.name,
+            **({"decision_id": linked[-1]} if linked else {}),
+        }
         try:
-            blurb = client.compose(
-                {**base, "copy_type": "offer_blurb", "offer_id": offer.id, "offer_name": offer.name}
-            )
+            blurb = client.compose(blurb_request)
             headline = client.compose({**base, "copy_type": "headline"})
         except EdgeError:  # this node does not serve a bundle with a pack
             continue

@@ -104,6 +104,8 @@ def configure_logging(
     handler._edgemark = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    for chatty in ("httpx", "httpcore"):  # one INFO line per request to the hub: noise
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
     return handler
 
 

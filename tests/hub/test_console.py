@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from edgemark.hub import ServerThread, _console
+from edgemark.hub import ServerThread, _ledger
 from edgemark.measure import uplift_from_reports
 
 from ._console_support import Fleet, login, make_fleet, send_reports
@@ -245,7 +245,7 @@ def test_privacy_shows_the_ledger_against_budgets(
     nodes = client.get("/v1/nodes", headers=ADMIN).json()["nodes"]
     ids = {n["name"]: n["node_id"] for n in nodes}
     ledger = _fake_ledger([ids["store-0"], ids["store-1"]])
-    monkeypatch.setattr(_console, "privacy_ledger", lambda _session: ledger)
+    monkeypatch.setattr(_ledger, "privacy_ledger", lambda _session, _budget=None: ledger)
     login(console, ADMIN_TOKEN)
     page = console.get("/console/privacy").text
     assert "<td>store-0</td>" in page and "95 %" in page  # 9.5 of 10 spent

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from typing import Any
 
@@ -9,7 +10,7 @@ import httpx
 import pytest
 
 from edgemark.errors import AuthError
-from edgemark.hub import ServerThread, fetch_privacy_ledger, record_federated_round
+from edgemark.hub import HubSettings, ServerThread, fetch_privacy_ledger, record_federated_round
 
 from ._support import ADMIN, ADMIN_TOKEN, bearer, enrol_node
 
@@ -82,3 +83,19 @@ def test_ledger_needs_credentials_and_rounds_are_validated(
         assert r.status_code == 422, bad
     empty = client.get("/v1/privacy/ledger", headers=ADMIN).json()
     assert empty["rounds"] == [] and empty["fleet"]["epsilon_spent"] == 0.0
+
+
+def test_ledger_shows_each_node_and_the_fleet_against_the_configured_budget(
+    settings: HubSettings,
+) -> None:
+    with ServerThread(dataclasses.replace(settings, privacy_budget=8.0)) as hub:
+        with httpx.Client(base_url=hub.url) as client:
+            a_id, a_token = enrol_node(client, "store-a")
+            rows = {"reports": [report(1, "holdout", 1.5, "a")]}
+            client.post("/v1/reports", json=rows, headers=bearer(a_token))
+            ledger = fetch_privacy_ledger(hub.url, ADMIN_TOKEN)
+    assert ledger["fleet"] == {"epsilon_spent": 1.5, "budget": 8.0}
+    assert ledger["nodes"] == [
+        {"node_id": a_id, "epsilon_reports": 1.5, "epsilon_federated": 0.0,
+         "epsilon_spent": 1.5, "budget": 8.0},
+    ]  # fmt: skip

@@ -43,3 +43,13 @@ def test_secret_never_shows_itself() -> None:
     assert "very-secret" not in repr(settings) and "very-secret" not in f"{settings}"
     assert secret == Secret("very-secret-admin-token") and secret != Secret("x" * 23)
     assert secret.matches("very-secret-admin-token") and not secret.matches("nope")
+
+
+def test_privacy_budget_comes_from_env_and_must_be_a_positive_epsilon() -> None:
+    base = {"EDGEMARK_ADMIN_TOKEN": "a" * 16}
+    assert HubSettings.from_env(environ=base).privacy_budget is None
+    env = {**base, "EDGEMARK_HUB_PRIVACY_BUDGET": "12.5"}
+    assert HubSettings.from_env(environ=env).privacy_budget == 12.5
+    for bad in ("0", "-1", "lots"):
+        with pytest.raises(ConfigError, match="EDGEMARK_HUB_PRIVACY_BUDGET"):
+            HubSettings.from_env(environ={**base, "EDGEMARK_HUB_PRIVACY_BUDGET": bad})

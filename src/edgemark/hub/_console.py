@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from importlib import util as importlib_util
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Query, Request
@@ -29,7 +29,6 @@ from edgemark.hub import (
     _console_measure,
     _console_pages,
     _control,
-    _ledger,
 )
 from edgemark.hub._console_html import CSS, JS, SECURITY_HEADERS, error_page, esc, layout
 from edgemark.hub._deps import HubState
@@ -219,18 +218,12 @@ def experiments(request: Request) -> Response:
                    lambda s, _u: _console_measure.experiments(s))  # fmt: skip
 
 
-def privacy_ledger(session: Session) -> dict[str, Any]:
-    """The hub's privacy ledger (agreement A: ``_ledger.privacy_ledger``)."""
-    return _ledger.privacy_ledger(session)
-
-
 @router.get("/privacy")
 def privacy(request: Request, page: PageNo = 1) -> Response:
+    budget = request.app.state.hub.settings.privacy_budget
+
     def body(session: Session, _user: auth.ConsoleUser) -> str:
-        now = time.time()
-        key = (_console_data.reports_key(session), _console_data.rounds_count(session))
-        ledger, _at = _console_data.memo(session, "privacy", key, privacy_ledger,
-                                         now, stale_ok=True)  # fmt: skip
+        ledger = _console_data.privacy_ledger(session, budget, time.time())
         ids = [n["node_id"] for n in ledger["nodes"]]
         names = _console_data.node_names(session, ids[(page - 1) * 50 : page * 50])
         return _console_pages.privacy(ledger, names, page)

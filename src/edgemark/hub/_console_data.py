@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Integer, case, cast, func, literal_column,
 from sqlalchemy.orm import Session
 
 from edgemark.errors import EdgemarkError, HubError
+from edgemark.hub import _ledger
 from edgemark.hub._db import Bundle, FederatedRound, Node, Report, Rollout
 
 log = logging.getLogger(__name__)
@@ -226,6 +227,15 @@ def report_cells(session: Session) -> list[dict[str, Any]]:
 def rounds_count(session: Session) -> int:
     """How many federated rounds the hub has recorded (part of the privacy page's key)."""
     return int(session.scalar(select(func.count()).select_from(FederatedRound)) or 0)
+
+
+def privacy_ledger(session: Session, budget: float | None, now: float) -> dict[str, Any]:
+    """The privacy ledger against ``budget``, shared by the Privacy page and the hub's
+    /metrics, recomputed when reports or rounds arrive (a stale copy is served meanwhile)."""
+    key = (reports_key(session), rounds_count(session), budget)
+    ledger, _at = memo(session, "privacy", key, lambda s: _ledger.privacy_ledger(s, budget),
+                       now, stale_ok=True)  # fmt: skip
+    return dict(ledger)
 
 
 def node_names(session: Session, ids: Sequence[str]) -> dict[str, str]:

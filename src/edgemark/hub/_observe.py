@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from edgemark.hub import _auth, _console, _console_data
+from edgemark.hub import _auth, _console_data
 from edgemark.hub._db import AuditHead, Node, Rollout
 from edgemark.hub._deps import HubState
 from edgemark.observe import (
@@ -154,7 +154,7 @@ def _render(hub: HubState, stats: HttpStats, authorization: str | None) -> str:
         )
         out = Exposition()
         _fleet(session, out)
-        _privacy(session, out)
+        _privacy(session, out, hub.settings.privacy_budget)
     with stats._lock:
         counts = sorted(stats.counts.items())
         latency = sorted(stats.latency.items())
@@ -203,13 +203,9 @@ def _fleet(session: Session, out: Exposition) -> None:
                [({}, head.seq if head else 0)])  # fmt: skip
 
 
-def _privacy(session: Session, out: Exposition) -> None:
-    key = (_console_data.reports_key(session), _console_data.rounds_count(session))
+def _privacy(session: Session, out: Exposition, budget: float | None) -> None:
     # The same cached ledger as the console's Privacy page: a scrape never rescans it all.
-    now = time.time()
-    ledger, _at = _console_data.memo(
-        session, "privacy", key, _console.privacy_ledger, now, stale_ok=True
-    )
+    ledger = _console_data.privacy_ledger(session, budget, time.time())
     fleet = ledger["fleet"]
     out.family("edgemark_fleet_privacy_epsilon_spent", "gauge",
                "Epsilon spent fleet-wide (the privacy ledger's figure).",

@@ -30,8 +30,8 @@ class FederatedRoundIn(_Strict):
 
 
 @router.get("/v1/privacy/ledger")
-def ledger(session: DB, _who: Reader) -> dict[str, Any]:
-    return _ledger.privacy_ledger(session)
+def ledger(hub: HubDep, session: DB, _who: Reader) -> dict[str, Any]:
+    return _ledger.privacy_ledger(session, hub.settings.privacy_budget)
 
 
 @router.post("/v1/federated/rounds", status_code=201)

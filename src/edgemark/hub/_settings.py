@@ -17,6 +17,7 @@ ENV_ADMIN_TOKEN = "EDGEMARK_ADMIN_TOKEN"
 ENV_DATABASE = "EDGEMARK_HUB_DB"
 ENV_BUNDLES = "EDGEMARK_HUB_BUNDLES"
 ENV_RATE_LIMIT = "EDGEMARK_HUB_RATE_LIMIT"
+ENV_PRIVACY_BUDGET = "EDGEMARK_HUB_PRIVACY_BUDGET"
 MIN_ADMIN_TOKEN_CHARS = 16
 
 
@@ -93,6 +94,8 @@ class HubSettings:
     enrolment_ttl_s: float = 24 * 3600.0
     controller_interval_s: float = 1.0
     heartbeat_batch_max: int = 1000
+    # Each node's user-level epsilon budget, shown against its spend in the privacy ledger.
+    privacy_budget: float | None = None
 
     def __post_init__(self) -> None:
         if len(self.admin_token.reveal()) < MIN_ADMIN_TOKEN_CHARS:
@@ -110,6 +113,10 @@ class HubSettings:
             raise ConfigError("enrolment_ttl_s and controller_interval_s must be positive.")
         if self.heartbeat_batch_max < 1:
             raise ConfigError("heartbeat_batch_max must be at least 1.")
+        if self.privacy_budget is not None and not 0 < self.privacy_budget < float("inf"):
+            raise ConfigError(
+                f"privacy_budget must be a positive epsilon; got {self.privacy_budget}."
+            )
 
     @classmethod
     def from_env(
@@ -123,7 +130,8 @@ class HubSettings:
         Read once, at an entry point. Keys: EDGEMARK_ADMIN_TOKEN (required, >= 16 chars),
         EDGEMARK_HUB_DB (default ``sqlite:///hub.db``), EDGEMARK_HUB_BUNDLES (default
         ``hub-bundles``), EDGEMARK_HUB_RATE_LIMIT (requests per second per client,
-        default 20). An override of ``None`` means "not given".
+        default 20), EDGEMARK_HUB_PRIVACY_BUDGET (each node's epsilon budget in the privacy
+        ledger; default none). An override of ``None`` means "not given".
         """
         env: dict[str, str] = dict(os.environ if environ is None else environ)
         env.update({k: v for k, v in (overrides or {}).items() if v is not None})
@@ -132,6 +140,11 @@ class HubSettings:
             database_url=env.get(ENV_DATABASE) or "sqlite:///hub.db",
             bundle_dir=Path(env.get(ENV_BUNDLES) or "hub-bundles"),
             rate_limit_per_s=_positive_float(env, ENV_RATE_LIMIT, 20.0),
+            privacy_budget=(
+                _positive_float(env, ENV_PRIVACY_BUDGET, 1.0)
+                if env.get(ENV_PRIVACY_BUDGET)
+                else None
+            ),
         )
 
 

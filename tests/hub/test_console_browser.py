@@ -1,9 +1,11 @@
 """The console in a real browser: Debian's Chromium driven by Playwright (no browser download).
 
 Log in with the keyboard, see the fleet, pause and resume a rollout, see the audit entries
-appear, and get refused an action with a read-only token. Each page is photographed into
-docs/console/ (1280x800, and the fleet at tablet width); a failing test leaves a
-screenshot in $EDGEMARK_TEST_ARTIFACTS (default /tmp/edgemark-artifacts/console).
+appear, and get refused an action with a read-only token. Each page is photographed
+(1280x800, and the fleet at tablet width) into $EDGEMARK_CONSOLE_SHOTS, which is how
+docs/console/ is refreshed (`EDGEMARK_CONSOLE_SHOTS=docs/console`), else into the artifacts
+dir, so a test run leaves the work tree clean; a failing test leaves a screenshot in
+$EDGEMARK_TEST_ARTIFACTS (default /tmp/edgemark-artifacts/console).
 In CI (CI=true) a missing Chromium fails these tests instead of skipping them.
 """
 
@@ -26,8 +28,8 @@ from ._console_support import Fleet, make_fleet, send_reports
 from ._support import ADMIN_TOKEN, bearer
 
 pytestmark = pytest.mark.slow
-DOCS = Path(__file__).resolve().parents[2] / "docs" / "console"
 ARTIFACTS = Path(os.environ.get("EDGEMARK_TEST_ARTIFACTS", "/tmp/edgemark-artifacts")) / "console"
+SHOTS = Path(os.environ.get("EDGEMARK_CONSOLE_SHOTS") or ARTIFACTS / "pages")
 DESKTOP = {"width": 1280, "height": 800}
 TABLET = {"width": 768, "height": 1024}
 
@@ -114,8 +116,8 @@ def photos_on_failure(page: Any, name: str) -> Iterator[None]:
 
 
 def _photo(page: Any, name: str) -> None:
-    if DOCS.is_dir():
-        page.screenshot(path=str(DOCS / f"{name}.png"))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
 def _log_in(page: Any, base: str, token: str) -> None:

@@ -61,6 +61,36 @@ def test_server_tops_up_the_noise_of_absent_nodes() -> None:
     assert np.std(draws) == pytest.approx(2.0 * np.sqrt(6 / 10), rel=0.1)
 
 
+def test_the_served_model_averages_the_later_half_of_the_iterates() -> None:
+    cfg = DPFedAvgConfig(clip_norm=1.0, noise_multiplier=0.0, server_momentum=0.0)
+    server = DPFedAvgServer(np.zeros(2), cfg, nodes=1)
+    assert np.array_equal(server.model, server.params)  # before any round
+    for step in ([1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [0.0, 2.0], [2.0, 0.0]):
+        server.apply([np.array(step)])
+    # iterates: (1,0) (1,1) (2,2) (2,4) (4,4); rounds 3..5 are averaged.
+    assert server.model == pytest.approx([8 / 3, 10 / 3])
+    assert np.array_equal(server.params, [4.0, 4.0])
+
+
+def test_averaging_steadies_a_model_that_noise_moves() -> None:
+    # Nodes pull towards the optimum and add their noise share, with the bench's noise
+    # (epsilon 8 over 100 nodes) and momentum 0.9: the averaged model strays from the
+    # optimum clearly less than the last iterate (measured: 0.63 of its distance).
+    cfg = DPFedAvgConfig(clip_norm=0.5, noise_multiplier=3.8, server_momentum=0.9)
+    rng = np.random.default_rng(5)
+    target = np.array([0.5, -0.3, 0.2, 0.1])
+    last, averaged = [], []
+    for _ in range(200):
+        server = DPFedAvgServer(np.zeros(4), cfg, nodes=100)
+        for _ in range(30):
+            pull = 0.05 * (target - server.params)
+            noise = rng.normal(0.0, server.client_noise_std, (100, 4))
+            server.apply(list(pull + noise))
+        last.append(np.linalg.norm(server.params - target))
+        averaged.append(np.linalg.norm(server.model - target))
+    assert np.median(averaged) < 0.75 * np.median(last)
+
+
 @pytest.fixture
 def task_identity() -> Iterator[None]:
     """What a Flower process sets before an app runs (messages read the run id from it)."""

@@ -82,7 +82,7 @@ class FederatedRounds:
         updates = [np.asarray(u, dtype=np.float64) for u in answer["updates"]]
         self.server.apply(updates)
         epsilon = self.server.accountant.record_round()
-        score = auc(self.y_test, predict(self.server.params, self.x_test))
+        score = auc(self.y_test, predict(self.server.model, self.x_test))
         row = {"round": len(self.history) + 1, "clients": len(updates), "epsilon": epsilon,
                "auc": score, "nodes": sorted(answer["nodes"])}  # fmt: skip
         self.history.append(row)
@@ -106,5 +106,5 @@ class FederatedRounds:
             "clip_norm": self.cfg.clip_norm,
             "features": list(FEATURES),
             "stopped": self.stopped,
-            "params": self.server.params.tolist(),
+            "params": self.server.model.tolist(),
         }

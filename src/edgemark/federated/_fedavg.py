@@ -100,6 +100,7 @@ class DPFedAvgServer:
     velocity: FloatArray = field(init=False)
     accountant: RoundAccountant = field(init=False)
     history: list[dict[str, Any]] = field(default_factory=list)
+    iterates: list[FloatArray] = field(default_factory=list)  # the parameters after each round
 
     def __post_init__(self) -> None:
         self.velocity = np.zeros_like(self.params)
@@ -136,4 +137,19 @@ class DPFedAvgServer:
         mean = total / self.expected_clients
         self.velocity = self.cfg.server_momentum * self.velocity + mean
         self.params = self.params + self.cfg.server_lr * self.velocity
+        self.iterates.append(self.params.copy())
         return self.params
+
+    @property
+    def model(self) -> FloatArray:
+        """The model to evaluate and ship: the mean of the later half of the iterates.
+
+        Training goes on from the last iterate (``params``), which wanders under the DP
+        noise and the server momentum; averaging the iterates of rounds ceil(t/2)..t
+        (suffix averaging) steadies it, and as post-processing of released updates it
+        costs no privacy.
+        """
+        if not self.iterates:
+            return self.params
+        tail: FloatArray = np.mean(self.iterates[len(self.iterates) // 2 :], axis=0)
+        return tail

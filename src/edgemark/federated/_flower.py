@@ -87,13 +87,13 @@ def run_plan(grid: Grid, plan: TrainingPlan, hook: RoundHook | None = None) -> N
                 "variant": name,
                 "clients": len(replies),
                 "epsilon": epsilon,
-                "auc": _auc(plan, server.params),
+                "auc": _auc(plan, server.model),
                 "seconds": time.perf_counter() - began,
             }
             plan.history.append(row)
             if hook is not None:
                 hook(row)
-    plan.params = {name: s.params for name, s in servers.items()}
+    plan.params = {name: s.model for name, s in servers.items()}
 
 
 def _live_variants(servers: dict[str, DPFedAvgServer], plan: TrainingPlan) -> list[str]:

@@ -226,7 +226,8 @@ def uplift_from_reports(
     ]
 
 
-def _check_arms(arms: Mapping[str, _Arm], control_arm: str) -> None:
+def _check_arms(arms: Mapping[str, object], control_arm: str) -> None:
+    """The control arm and at least one other arm have rows (shared with revenue uplift)."""
     if control_arm not in arms:
         seen = ", ".join(sorted(arms)) or "none"
         raise MeasureError(
@@ -237,6 +238,18 @@ def _check_arms(arms: Mapping[str, _Arm], control_arm: str) -> None:
         raise MeasureError(f"only the control arm {control_arm!r} has rows; nothing to compare")
 
 
+def _by_stratum(
+    rows: list[Mapping[str, Any]], strata_key: str
+) -> dict[str, list[Mapping[str, Any]]]:
+    """Report rows grouped by their ``strata_key`` value (shared with revenue uplift)."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for index, row in enumerate(rows):
+        if not isinstance(row, Mapping) or strata_key not in row:
+            raise MeasureError(f"report row {index} has no stratum column {strata_key!r}")
+        groups.setdefault(str(row[strata_key]), []).append(row)
+    return groups
+
+
 def _stratified(
     rows: list[Mapping[str, Any]],
     control_arm: str,
@@ -244,11 +257,7 @@ def _stratified(
     experiment: str | None,
     strata_key: str,
 ) -> list[UpliftEstimate]:
-    groups: dict[str, list[Mapping[str, Any]]] = {}
-    for index, row in enumerate(rows):
-        if not isinstance(row, Mapping) or strata_key not in row:
-            raise MeasureError(f"report row {index} has no stratum column {strata_key!r}")
-        groups.setdefault(str(row[strata_key]), []).append(row)
+    groups = _by_stratum(rows, strata_key)
     strata = {name: _aggregate(group, experiment) for name, group in groups.items()}
     pooled = _aggregate(rows, experiment)
     _check_arms(pooled, control_arm)

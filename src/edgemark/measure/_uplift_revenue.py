@@ -28,6 +28,7 @@ from statistics import NormalDist
 from typing import Any
 
 from edgemark.errors import MeasureError
+from edgemark.measure._uplift import _by_stratum, _check_arms
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,17 +223,6 @@ def revenue_uplift_from_reports(
     ]
 
 
-def _check_arms(arms: Mapping[str, _Arm], control_arm: str) -> None:
-    if control_arm not in arms:
-        seen = ", ".join(sorted(arms)) or "none"
-        raise MeasureError(
-            f"no report rows for the control arm {control_arm!r} (arms seen: {seen}); "
-            "keep a holdout, or name the control arm (control_arm=... / --control)"
-        )
-    if len(arms) == 1:
-        raise MeasureError(f"only the control arm {control_arm!r} has rows; nothing to compare")
-
-
 def _stratified(
     rows: list[Mapping[str, Any]],
     control_arm: str,
@@ -240,11 +230,7 @@ def _stratified(
     experiment: str | None,
     strata_key: str,
 ) -> list[RevenueUpliftEstimate]:
-    groups: dict[str, list[Mapping[str, Any]]] = {}
-    for index, row in enumerate(rows):
-        if not isinstance(row, Mapping) or strata_key not in row:
-            raise MeasureError(f"report row {index} has no stratum column {strata_key!r}")
-        groups.setdefault(str(row[strata_key]), []).append(row)
+    groups = _by_stratum(rows, strata_key)
     strata = {name: _aggregate(group, experiment) for name, group in groups.items()}
     pooled = _aggregate(rows, experiment)
     _check_arms(pooled, control_arm)

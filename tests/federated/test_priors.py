@@ -49,3 +49,29 @@ def test_node_rates_and_bad_input() -> None:
     assert np.linalg.norm(noised_rates(np.array([1.0, 1.0, 1.0]), 1.0, 0.0)) == pytest.approx(1)
     with pytest.raises(ConfigError):
         federated_offer_priors([], OFFERS, clip_norm=1.0, noise_multiplier=1.0)
+
+
+def test_policy_priors_start_each_offer_at_the_fleet_rate() -> None:
+    from edgemark.edge._contextual import default_prior, score_logit
+    from edgemark.edge._settings import Prior
+
+    arms = ["none", "pct10", "bogo"]
+    exact = np.array([0.10, 0.16, 0.13])
+    priors = federated_offer_priors([exact] * 50, arms, clip_norm=1.0, noise_multiplier=0.0,
+                                    strength=40.0)  # fmt: skip
+    policy = priors.policy_priors(n_features=3)
+    assert set(policy) == {"pct10", "bogo"}
+    bias_var = 1 / (40 * 0.16 * 0.84) + 1 / (40 * 0.10 * 0.90)
+    assert policy["pct10"]["variance"][0] == pytest.approx(bias_var)
+    # On the edge, a user whose propensity is the fleet's no-offer rate starts at each
+    # offer's fleet rate (prior mean), and the no-offer arm keeps the propensity model.
+    weights = {arm: Prior(tuple(p["mean"]), tuple(p["variance"])) for arm, p in policy.items()}
+    model = default_prior(5, arms, weights, 1.0)
+    x = np.array([1.0, score_logit(0.10), 0.0, 0.0, 0.0])
+    w = model.mean_.reshape(3, 5)
+    for k, rate in enumerate(exact):
+        logit = x @ (w[0] + (w[k] if k else 0.0))
+        assert 1 / (1 + math.exp(-logit)) == pytest.approx(rate, abs=1e-9)
+    with pytest.raises(ConfigError, match="baseline"):
+        federated_offer_priors([exact[1:]], arms[1:], clip_norm=1.0,
+                               noise_multiplier=0.0).policy_priors(3)  # fmt: skip

@@ -31,6 +31,37 @@ class OfferPriors:
     epsilon: float
     delta: float
 
+    def policy_priors(
+        self, n_features: int, *, baseline: str = "none", slope_variance: float = 0.1
+    ) -> dict[str, dict[str, list[float]]]:
+        """The bundle policy's ``priors`` for the edge's contextual policy.
+
+        An offer's weights there are its difference from the no-offer arm on the logit
+        scale, over the context [1, logit(score), features...]; the fleet's rates give
+        the bias a mean of logit(r_offer) - logit(r_baseline) and the variance of that
+        difference under Beta priors of this strength (1 / (n r (1 - r)) per rate); the
+        other weights keep mean 0 and ``slope_variance``. Rates should come from
+        randomised traffic (holdout and explore layers), else targeting confounds them.
+        """
+        if baseline not in self.rates:
+            raise ConfigError(f"offer priors have no rate for the baseline arm {baseline!r}")
+        if n_features < 0 or not slope_variance > 0:
+            raise ConfigError("n_features must be >= 0 and slope_variance > 0")
+        dim = 2 + n_features
+        base_logit, base_var = self._logit(baseline)
+        out = {}
+        for offer in self.rates:
+            if offer == baseline:
+                continue
+            logit, var = self._logit(offer)
+            mean = [logit - base_logit] + [0.0] * (dim - 1)
+            out[offer] = {"mean": mean, "variance": [var + base_var] + [slope_variance] * (dim - 1)}
+        return out
+
+    def _logit(self, arm: str) -> tuple[float, float]:
+        r, n = self.rates[arm], self.alpha[arm] + self.beta[arm]
+        return math.log(r / (1.0 - r)), 1.0 / (n * r * (1.0 - r))
+
 
 def node_rates(
     exposures: Mapping[str, float], conversions: Mapping[str, float], offers: Sequence[str]

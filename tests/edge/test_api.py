@@ -116,6 +116,12 @@ def test_single_and_batch_events_single_decide_health_and_metrics(
     assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
     samples = _parse_exposition(metrics.text)
     assert samples['edgemark_edge_decisions_total{version="v1"}'] == 1
+    # The conventional counter is labelled by the offer shown and the experiment layer.
+    per_offer = {k: v for k, v in samples.items() if k.startswith("edgemark_decisions_total{")}
+    assert sum(per_offer.values()) == 1 and not any('offer="any"' in k for k in per_offer)
+    assert any(
+        f'arm="{layer}"' in k for k in per_offer for layer in ("holdout", "explore", "policy")
+    )
     assert samples['edgemark_edge_events_total{type="view"}'] == 2
     assert samples["edgemark_edge_duplicate_events_total"] == 1
     assert samples['edgemark_edge_http_requests_total{route="/v1/events",status="200"}'] == 2

@@ -146,6 +146,8 @@ class Runtime:
         )
         self.outbox = Outbox(self._store, max_rows=outbox_max_rows)
         self._by_version = self._store.decisions_by_version()
+        # Decisions since start by (offer shown or 'none', layer): /metrics' decisions_total.
+        self._by_offer: dict[tuple[str, str], int] = {}
         self._health: defaultdict[str, VersionHealth] = defaultdict(VersionHealth)
         self._latency = np.zeros(_RING, dtype=np.float64)
         self._n_latency = 0
@@ -330,7 +332,7 @@ class Runtime:
             )
             self._memory.record_decision(pseudonym, row, last)
             active.guards.record(pseudonym, ts, None if offer is None else shown - 1)
-            self._count(active.version, layer, shown)
+            self._count(active.version, layer, shown, offer)
             latency_us = (time.perf_counter_ns() - start) / 1000.0
             self._latency[self._n_latency % _RING] = latency_us
             self._n_latency += 1
@@ -452,6 +454,7 @@ class Runtime:
             active = self._active
             data = {
                 "by_version": dict(self._by_version),
+                "by_offer": dict(self._by_offer),
                 "health": None if active is None else self._health[active.version],
                 "attributed": {k: tuple(v) for k, v in self._memory.attributed.items()},
                 "events": dict(self._memory.events_by_type),
@@ -494,8 +497,10 @@ class Runtime:
                 active.content.close()
 
     # -- internals ------------------------------------------------------------------------
-    def _count(self, version: str, layer: str, shown: int) -> None:
+    def _count(self, version: str, layer: str, shown: int, offer: str | None) -> None:
         self._by_version[version] = self._by_version.get(version, 0) + 1
+        key = (offer or "none", layer)
+        self._by_offer[key] = self._by_offer.get(key, 0) + 1
         health = self._health[version]
         health.decisions += 1
         if layer == HOLDOUT:

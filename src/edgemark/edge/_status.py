@@ -40,6 +40,7 @@ def node_stats(
         "node_id": runtime.node_id,
         "active_version": None if active is None else active.version,
         "decisions_by_version": data["by_version"],
+        "decisions_by_offer": _nested(data["by_offer"]),
         "latency_p50_us": p50,
         "latency_p99_us": p99,
         "unsent_reports": outbox["unsent"],
@@ -72,3 +73,11 @@ def _experiment(active: Active) -> dict[str, Any]:
         "policy_share": settings.policy_share,
         "experiments": [layer.name for layer in settings.layers],
     }
+
+
+def _nested(counts: dict[tuple[str, str], int]) -> dict[str, dict[str, int]]:
+    """{(offer, layer): n} as {offer: {layer: n}}, the shape /metrics labels by."""
+    out: dict[str, dict[str, int]] = {}
+    for (offer, layer), n in counts.items():
+        out.setdefault(offer, {})[layer] = n
+    return out

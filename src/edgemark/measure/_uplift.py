@@ -18,12 +18,14 @@ p^_t - p^_c has the sum of the two arms' variances (the arms are independent sam
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import Any, TypeVar
 
 from edgemark.errors import MeasureError
+
+_A = TypeVar("_A")
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +150,24 @@ def _scale(row: Mapping[str, Any], index: int) -> float:
     return float(value)
 
 
+def _add(arm: _Arm, row: Mapping[str, Any], index: int) -> None:
+    arm.exposures += _count(row, "exposures", index)
+    arm.conversions += _count(row, "conversions", index)
+    arm.noise_var += 2.0 * _scale(row, index) ** 2
+
+
 def _aggregate(rows: Iterable[Mapping[str, Any]], experiment: str | None) -> dict[str, _Arm]:
-    arms: dict[str, _Arm] = {}
+    return _sum_arms(rows, experiment, _Arm, _add)
+
+
+def _sum_arms(
+    rows: Iterable[Mapping[str, Any]],
+    experiment: str | None,
+    new_arm: Callable[[], _A],
+    add: Callable[[_A, Mapping[str, Any], int], None],
+) -> dict[str, _A]:
+    """Report rows of one experiment summed per arm by ``add`` (shared with revenue uplift)."""
+    arms: dict[str, _A] = {}
     experiments: set[str] = set()
     for index, row in enumerate(rows):
         if not isinstance(row, Mapping):
@@ -161,10 +179,9 @@ def _aggregate(rows: Iterable[Mapping[str, Any]], experiment: str | None) -> dic
         name = row.get("arm")
         if not isinstance(name, str) or not name:
             raise MeasureError(f"report row {index} needs an 'arm' name, got {name!r}")
-        arm = arms.setdefault(name, _Arm())
-        arm.exposures += _count(row, "exposures", index)
-        arm.conversions += _count(row, "conversions", index)
-        arm.noise_var += 2.0 * _scale(row, index) ** 2
+        if name not in arms:
+            arms[name] = new_arm()
+        add(arms[name], row, index)
     if len(experiments) > 1:
         raise MeasureError(
             f"report rows mix experiments {sorted(experiments)}; measure one at a time "

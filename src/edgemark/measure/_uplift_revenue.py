@@ -28,7 +28,7 @@ from statistics import NormalDist
 from typing import Any
 
 from edgemark.errors import MeasureError
-from edgemark.measure._uplift import _by_stratum, _check_arms
+from edgemark.measure._uplift import _by_stratum, _check_arms, _sum_arms
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,25 +127,7 @@ def _add(arm: _Arm, row: Mapping[str, Any], index: int) -> None:
 
 
 def _aggregate(rows: Iterable[Mapping[str, Any]], experiment: str | None) -> dict[str, _Arm]:
-    arms: dict[str, _Arm] = {}
-    experiments: set[str] = set()
-    for index, row in enumerate(rows):
-        if not isinstance(row, Mapping):
-            raise MeasureError(f"report row {index} must be a mapping, got {type(row).__name__}")
-        if experiment is not None and row.get("experiment") != experiment:
-            continue
-        if "experiment" in row:
-            experiments.add(str(row["experiment"]))
-        name = row.get("arm")
-        if not isinstance(name, str) or not name:
-            raise MeasureError(f"report row {index} needs an 'arm' name, got {name!r}")
-        _add(arms.setdefault(name, _Arm()), row, index)
-    if len(experiments) > 1:
-        raise MeasureError(
-            f"report rows mix experiments {sorted(experiments)}; measure one at a time "
-            "(pass experiment=...)"
-        )
-    return arms
+    return _sum_arms(rows, experiment, _Arm, _add)
 
 
 def _z(level: float) -> float:

@@ -21,11 +21,18 @@ import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from statistics import NormalDist
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from edgemark.errors import MeasureError
 
 _A = TypeVar("_A")
+
+
+class _Counted(Protocol):
+    exposures: int
+
+
+_C = TypeVar("_C", bound=_Counted)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +274,25 @@ def _by_stratum(
     return groups
 
 
+def _split_strata(
+    rows: list[Mapping[str, Any]],
+    experiment: str | None,
+    strata_key: str,
+    control_arm: str,
+    aggregate: Callable[[Iterable[Mapping[str, Any]], str | None], dict[str, _C]],
+) -> tuple[dict[str, dict[str, _C]], dict[str, _C], dict[str, int]]:
+    """Arms per stratum, pooled arms (checked) and each stratum's exposures (shared with
+    revenue uplift)."""
+    groups = _by_stratum(rows, strata_key)
+    strata = {name: aggregate(group, experiment) for name, group in groups.items()}
+    pooled = aggregate(rows, experiment)
+    _check_arms(pooled, control_arm)
+    traffic = {
+        name: max(sum(a.exposures for a in arms.values()), 0) for name, arms in strata.items()
+    }
+    return strata, pooled, traffic
+
+
 def _stratified(
     rows: list[Mapping[str, Any]],
     control_arm: str,
@@ -274,13 +300,7 @@ def _stratified(
     experiment: str | None,
     strata_key: str,
 ) -> list[UpliftEstimate]:
-    groups = _by_stratum(rows, strata_key)
-    strata = {name: _aggregate(group, experiment) for name, group in groups.items()}
-    pooled = _aggregate(rows, experiment)
-    _check_arms(pooled, control_arm)
-    traffic = {
-        name: max(sum(a.exposures for a in arms.values()), 0) for name, arms in strata.items()
-    }
+    strata, pooled, traffic = _split_strata(rows, experiment, strata_key, control_arm, _aggregate)
     z = _z(level)
     estimates = []
     for arm_name in sorted(a for a in pooled if a != control_arm):

@@ -28,7 +28,7 @@ from statistics import NormalDist
 from typing import Any
 
 from edgemark.errors import MeasureError
-from edgemark.measure._uplift import _by_stratum, _check_arms, _sum_arms
+from edgemark.measure._uplift import _check_arms, _split_strata, _sum_arms
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,13 +212,7 @@ def _stratified(
     experiment: str | None,
     strata_key: str,
 ) -> list[RevenueUpliftEstimate]:
-    groups = _by_stratum(rows, strata_key)
-    strata = {name: _aggregate(group, experiment) for name, group in groups.items()}
-    pooled = _aggregate(rows, experiment)
-    _check_arms(pooled, control_arm)
-    traffic = {
-        name: max(sum(a.exposures for a in arms.values()), 0) for name, arms in strata.items()
-    }
+    strata, pooled, traffic = _split_strata(rows, experiment, strata_key, control_arm, _aggregate)
     return [
         _combine(arm_name, control_arm, strata, traffic, level, strata_key)
         for arm_name in sorted(a for a in pooled if a != control_arm)

@@ -77,13 +77,20 @@ class FederatedLearner:
             features=None if s.get("features") is None else tuple(s["features"]),
         )
         noise = float(s["noise_std"])
-        if not self._y or self.rows == 0:  # no rows yet: take part with noise only
+        if self.rows == 0:  # no rows yet: take part with noise only
             update = np.zeros_like(params)
             active = cfg.active(len(params))
             update[active] = np.random.default_rng().normal(0.0, noise, active.shape)
             return [float(v) for v in update]
-        x, y = np.concatenate(self._x), np.concatenate(self._y)
+        x, y = self.training_rows()
         return [float(v) for v in client_update(params, x, y, cfg, noise_std=noise)]
+
+    def training_rows(self) -> tuple[np.ndarray, np.ndarray]:
+        """The labelled rows held so far (``x`` by the default spec's features, ``y`` 0/1)."""
+        if not self._y:
+            width = len(DEFAULT_SPEC.names)
+            return np.zeros((0, width)), np.zeros(0)
+        return np.concatenate(self._x), np.concatenate(self._y)
 
     def _read_events(self) -> list[tuple[str, float, str, float | None, str | None, int]]:
         if not self._db_path.exists():

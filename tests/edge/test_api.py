@@ -122,6 +122,8 @@ def test_single_and_batch_events_single_decide_health_and_metrics(
     assert any(
         f'arm="{layer}"' in k for k in per_offer for layer in ("holdout", "explore", "policy")
     )
+    assert samples["edgemark_decide_duration_seconds_count"] == 1
+    assert samples['edgemark_decide_duration_seconds_bucket{le="+Inf"}'] == 1
     assert samples['edgemark_edge_events_total{type="view"}'] == 2
     assert samples["edgemark_edge_duplicate_events_total"] == 1
     assert samples['edgemark_edge_http_requests_total{route="/v1/events",status="200"}'] == 2
@@ -135,8 +137,10 @@ def _parse_exposition(text: str) -> dict[str, float]:
     for line in text.splitlines():
         if line.startswith("# TYPE "):
             name, kind = line.split()[2:4]
-            assert kind in {"counter", "gauge"} and name not in declared
+            assert kind in {"counter", "gauge", "histogram"} and name not in declared
             declared.add(name)
+            if kind == "histogram":
+                declared |= {f"{name}_bucket", f"{name}_sum", f"{name}_count"}
         elif line and not line.startswith("#"):
             key, value = line.rsplit(" ", 1)
             assert key.split("{")[0] in declared

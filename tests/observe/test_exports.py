@@ -8,6 +8,7 @@ import edgemark.observe
 def test_public_names_are_pinned() -> None:
     assert edgemark.observe.__all__ == [
         "CONTENT_TYPE",
+        "DECIDE_BUCKETS",
         "LATENCY_BUCKETS",
         "Exposition",
         "Histogram",

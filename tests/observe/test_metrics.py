@@ -10,7 +10,7 @@ import threading
 import pytest
 
 from edgemark.errors import ConfigError
-from edgemark.observe import Exposition, Histogram, edge_families
+from edgemark.observe import DECIDE_BUCKETS, Exposition, Histogram, edge_families
 
 STATS = {
     "node_id": "store-1",
@@ -18,6 +18,9 @@ STATS = {
     "decisions_by_version": {"v1": 10, "v2": 90},
     "latency_p50_us": 40.0,
     "latency_p99_us": 250.0,
+    "latency_histogram": {"bounds_us": [b * 1e6 for b in DECIDE_BUCKETS],
+                          "counts": [1, 2, 2, 2, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                          "sum_us": 1500.0, "count": 10},
     "health": {"version": "v2", "decisions": 90, "errors": 1, "holdout_exposures": 9,
                "treatment_exposures": 60},
     "guardrails_blocked": {"frequency_cap": 4, "consent": 2},
@@ -40,8 +43,12 @@ def test_edge_families_carry_the_runtime_figures_in_base_units() -> None:
     out = Exposition()
     edge_families(STATS, out)
     s = _samples(out.text())
-    assert s['edgemark_decide_duration_seconds{quantile="0.99"}'] == pytest.approx(250e-6)
-    assert s['edgemark_decide_duration_seconds{quantile="0.5"}'] == pytest.approx(40e-6)
+    assert s['edgemark_decide_duration_recent_seconds{quantile="0.99"}'] == pytest.approx(250e-6)
+    assert s['edgemark_decide_duration_recent_seconds{quantile="0.5"}'] == pytest.approx(40e-6)
+    assert s['edgemark_decide_duration_seconds_bucket{le="0.0001"}'] == 7
+    assert s['edgemark_decide_duration_seconds_bucket{le="+Inf"}'] == 10
+    assert s["edgemark_decide_duration_seconds_count"] == 10
+    assert s["edgemark_decide_duration_seconds_sum"] == pytest.approx(1.5e-3)
     assert s['edgemark_decisions_total{arm="holdout",offer="none"}'] == 9
     assert s['edgemark_decisions_total{arm="treatment",offer="any"}'] == 60
     assert s['edgemark_decisions_total{arm="no_offer",offer="none"}'] == 90 - 9 - 60

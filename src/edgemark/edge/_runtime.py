@@ -31,6 +31,7 @@ from edgemark.edge._active import Active, VersionHealth, build_active, prepare_b
 from edgemark.edge._content import compose_from, open_pack
 from edgemark.edge._erase import node_pseudonymizer
 from edgemark.edge._experiments import EXPLORE, HOLDOUT, assign
+from edgemark.edge._latency import LatencyRecord
 from edgemark.edge._maintenance import LEARN_EVERY_S, Maintenance
 from edgemark.edge._memory import LastDecision, NodeMemory
 from edgemark.edge._outbox import Outbox
@@ -53,7 +54,6 @@ from edgemark.privacy import LedgerEntry, PrivacyBudget, PrivacyLedger
 
 log = logging.getLogger(__name__)
 _DAY = 86400
-_RING = 4096
 _USER_CACHE = 200_000
 DEFAULT_BUDGET = PrivacyBudget(epsilon=100.0, period_days=30)
 
@@ -149,8 +149,7 @@ class Runtime:
         # Decisions since start by (offer shown or 'none', layer): /metrics' decisions_total.
         self._by_offer: dict[tuple[str, str], int] = {}
         self._health: defaultdict[str, VersionHealth] = defaultdict(VersionHealth)
-        self._latency = np.zeros(_RING, dtype=np.float64)
-        self._n_latency = 0
+        self._latency = LatencyRecord()
         self._active: Active | None = None
         self._content_lock = threading.Lock()  # a pack is closed only when no compose uses it
         self._closing = threading.Event()
@@ -334,8 +333,7 @@ class Runtime:
             active.guards.record(pseudonym, ts, None if offer is None else shown - 1)
             self._count(active.version, layer, shown, offer)
             latency_us = (time.perf_counter_ns() - start) / 1000.0
-            self._latency[self._n_latency % _RING] = latency_us
-            self._n_latency += 1
+            self._latency.record(latency_us)
             full = self._maintainer is None and self._memory.buffered >= self._batch
         if full or self._memory.buffered >= 8 * self._batch:  # inline mode, or back-pressure
             with self._commit_lock:
@@ -449,8 +447,7 @@ class Runtime:
     def stats(self) -> dict[str, Any]:
         """Heartbeat and status figures (see docs/edge.md, "Status and metrics")."""
         with self._lock:
-            n = min(self._n_latency, _RING)
-            recent = self._latency[:n].copy()
+            recent = self._latency.recent()
             active = self._active
             data = {
                 "by_version": dict(self._by_version),
@@ -461,6 +458,7 @@ class Runtime:
                 "duplicates": self._memory.duplicates,
                 "blocked": {} if active is None else dict(active.guards.blocked),
                 "drift": {} if active is None else active.drift.psi(),
+                "latency_histogram": self._latency.histogram(),
             }
         return node_stats(self, active, recent, data)
 

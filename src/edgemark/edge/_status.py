@@ -43,6 +43,7 @@ def node_stats(
         "decisions_by_offer": _nested(data["by_offer"]),
         "latency_p50_us": p50,
         "latency_p99_us": p99,
+        "latency_histogram": data["latency_histogram"],
         "unsent_reports": outbox["unsent"],
         "health": health,
         "drift_psi": drift,

@@ -9,7 +9,13 @@ with request and trace ids and masks secrets.
 from __future__ import annotations
 
 from edgemark.observe._edge import edge_families
-from edgemark.observe._exposition import CONTENT_TYPE, LATENCY_BUCKETS, Exposition, Histogram
+from edgemark.observe._exposition import (
+    CONTENT_TYPE,
+    DECIDE_BUCKETS,
+    LATENCY_BUCKETS,
+    Exposition,
+    Histogram,
+)
 from edgemark.observe._logging import (
     JsonFormatter,
     add_secret,
@@ -31,6 +37,7 @@ from edgemark.observe._tracing import (
 
 __all__ = [
     "CONTENT_TYPE",
+    "DECIDE_BUCKETS",
     "LATENCY_BUCKETS",
     "Exposition",
     "Histogram",

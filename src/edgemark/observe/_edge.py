@@ -1,9 +1,10 @@
 """The edge node's conventional metrics, read from one ``Runtime.stats()`` dict.
 
 Names follow Prometheus conventions (base units, ``_total`` for counters) and every label
-is bounded by the bundle (offers, arms, guardrails, features), never by users. The
-runtime keeps the latencies of its last 4,096 decisions, not cumulative buckets, so decide
-latency is a gauge per quantile (P50 and P99 of that window), as a summary would show it.
+is bounded by the bundle (offers, arms, guardrails, features), never by users. Decide
+latency is a histogram (cumulative buckets since the runtime started, for
+``histogram_quantile`` over any range) and, as the node computes them itself, the P50 and
+P99 of its last 4,096 decisions as gauges.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ def edge_families(stats: Mapping[str, Any], out: Exposition) -> None:
 
     >>> e = Exposition()
     >>> edge_families({"latency_p99_us": 250.0, "decisions_by_version": {"v1": 4}}, e)
-    >>> 'edgemark_decide_duration_seconds{quantile="0.99"} 0.00025' in e.text()
+    >>> 'edgemark_decide_duration_recent_seconds{quantile="0.99"} 0.00025' in e.text()
     True
     """
     _decide(stats, out)
@@ -41,11 +42,16 @@ def edge_families(stats: Mapping[str, Any], out: Exposition) -> None:
 
 
 def _decide(stats: Mapping[str, Any], out: Exposition) -> None:
-    # A gauge per quantile, like a summary without _sum/_count: the runtime keeps a window
-    # of recent latencies, not cumulative buckets; edgemark_decisions_total counts calls.
+    hist = stats.get("latency_histogram")
+    out.family("edgemark_decide_duration_seconds", "histogram",
+               "decide() latency since the runtime started.", [])  # fmt: skip
+    if isinstance(hist, Mapping) and hist.get("count"):
+        bounds = [b / 1e6 for b in hist["bounds_us"]]
+        out.buckets("edgemark_decide_duration_seconds", {}, bounds, hist["counts"],
+                    hist["sum_us"] / 1e6, hist["count"])  # fmt: skip
     quantiles = [("0.5", stats.get("latency_p50_us")), ("0.99", stats.get("latency_p99_us"))]
     samples = [({"quantile": q}, None if v is None else v / 1e6) for q, v in quantiles]
-    out.family("edgemark_decide_duration_seconds", "gauge",
+    out.family("edgemark_decide_duration_recent_seconds", "gauge",
                "decide() latency quantiles over the last 4096 decisions.", samples)  # fmt: skip
 
 

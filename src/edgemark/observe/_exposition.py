@@ -26,6 +26,11 @@ LATENCY_BUCKETS = (
     0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
     0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 )  # fmt: skip
+# Seconds, finer where decide() lives (tens to hundreds of µs), up to a 25 ms stall.
+DECIDE_BUCKETS = (
+    0.000025, 0.00005, 0.000075, 0.0001, 0.00015, 0.0002, 0.0003, 0.0005, 0.00075,
+    0.001, 0.002, 0.005, 0.01, 0.025,
+)  # fmt: skip
 
 
 def _escape(value: str) -> str:
@@ -91,12 +96,25 @@ class Exposition:
         self.family(name, "histogram", help_text, [])
         for labels, hist in series:
             counts, total, count = hist.snapshot()
-            running = 0
-            for bound, n in zip((*hist.bounds, math.inf), counts, strict=True):
-                running += n
-                self.raw(f"{name}_bucket", {**labels, "le": number(bound)}, running)
-            self.raw(f"{name}_sum", labels, total)
-            self.raw(f"{name}_count", labels, count)
+            self.buckets(name, labels, hist.bounds, counts, total, count)
+
+    def buckets(
+        self,
+        name: str,
+        labels: Labels,
+        bounds: Sequence[float],
+        counts: Sequence[int],
+        total: float,
+        count: int,
+    ) -> None:
+        """One histogram series from per-bucket ``counts`` (the last one +Inf): cumulative
+        ``_bucket`` lines, ``_sum`` and ``_count``. The family header is the caller's."""
+        running = 0
+        for bound, n in zip((*bounds, math.inf), counts, strict=True):
+            running += n
+            self.raw(f"{name}_bucket", {**labels, "le": number(bound)}, running)
+        self.raw(f"{name}_sum", labels, total)
+        self.raw(f"{name}_count", labels, count)
 
     def text(self) -> str:
         """The exposition text, newline-terminated."""

@@ -26,6 +26,7 @@ def test_public_names_are_pinned() -> None:
         "setup_process",
         "shutdown_tracing",
         "span",
+        "trace_headers",
         "tracing_enabled",
     ]
     for name in edgemark.observe.__all__:

@@ -22,7 +22,7 @@ from edgemark.observe import (
     span,
     tracing_enabled,
 )
-from tests.hub._support import ADMIN, ADMIN_TOKEN
+from tests.hub._support import ADMIN, ADMIN_TOKEN, enrol_node
 
 pytest.importorskip("opentelemetry.sdk")
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
@@ -76,7 +76,10 @@ def test_hub_requests_are_server_spans_that_continue_the_callers_trace(
 def test_the_agents_sync_round_is_a_span_with_its_steps(
     tmp_path: Path, exporter: InMemorySpanExporter
 ) -> None:
+    parents: dict[str, str] = {}
+
     def handle(request: httpx.Request) -> httpx.Response:
+        parents[request.url.path] = request.headers.get("traceparent", "")
         if request.url.path == "/v1/heartbeats":
             return httpx.Response(200, json={"ok": True, "assignment": {"version": None}})
         return httpx.Response(200, json={"stored": 0, "duplicates": 0})
@@ -94,6 +97,33 @@ def test_the_agents_sync_round_is_a_span_with_its_steps(
     assert sync.attributes["edgemark.node_id"] == "store-1"
     assert spans["edge.heartbeat"].parent.span_id == sync.context.span_id
     assert spans["edge.reports"].parent.span_id == sync.context.span_id
+    # Each request to the hub carries the trace on: W3C traceparent of the step's span.
+    beat = spans["edge.heartbeat"].context
+    _version, trace_id, span_id, _flags = parents["/v1/heartbeats"].split("-")
+    assert (trace_id, span_id) == (f"{beat.trace_id:032x}", f"{beat.span_id:016x}")
+
+
+def test_a_nodes_sync_and_the_hubs_handling_are_one_trace(
+    tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    settings = HubSettings(Secret(ADMIN_TOKEN), database_url=f"sqlite:///{tmp_path / 'h.db'}",
+                           bundle_dir=tmp_path / "b")  # fmt: skip
+    with ServerThread(settings) as hub:
+        with httpx.Client(base_url=hub.url) as http:
+            _, token = enrol_node(http, "store-1")
+        runtime = Runtime(tmp_path / "node", "store-1", trust=None)
+        client = NodeHubClient(hub.url, token)
+        agent = SyncAgent(runtime, client, BundleStore(tmp_path / "node" / "bundles"))
+        try:
+            assert agent.sync_once()["heartbeat"] is True
+        finally:
+            client.close()
+            runtime.close()
+    shutdown_tracing()
+    spans = exporter.get_finished_spans()
+    sync = next(s for s in spans if s.name == "edge.sync")
+    served = [s for s in spans if s.name == "POST /v1/heartbeats"]
+    assert served and all(s.context.trace_id == sync.context.trace_id for s in served)
 
 
 def test_log_lines_inside_a_span_carry_its_ids(exporter: InMemorySpanExporter) -> None:

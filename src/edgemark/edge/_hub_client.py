@@ -13,6 +13,7 @@ import httpx
 
 from edgemark._hubwire import json_object, response_detail
 from edgemark.errors import AuthError, HubError
+from edgemark.observe import trace_headers
 
 
 class NodeHubClient:
@@ -65,6 +66,9 @@ class NodeHubClient:
         return json_object(self._send(method, path, **kwargs))
 
     def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        traced = trace_headers()  # the hub's span continues this node's trace
+        if traced:
+            kwargs["headers"] = {**kwargs.get("headers", {}), **traced}
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:

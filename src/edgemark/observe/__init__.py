@@ -32,6 +32,7 @@ from edgemark.observe._tracing import (
     server_span,
     shutdown_tracing,
     span,
+    trace_headers,
     tracing_enabled,
 )
 
@@ -55,5 +56,6 @@ __all__ = [
     "setup_process",
     "shutdown_tracing",
     "span",
+    "trace_headers",
     "tracing_enabled",
 ]

@@ -140,3 +140,15 @@ def server_span(
         name, context=context, kind=SpanKind.SERVER, attributes=dict(attributes)
     ) as current:
         yield current
+
+
+def trace_headers() -> dict[str, str]:
+    """W3C ``traceparent`` (and ``tracestate``) of the current span, for an outgoing request;
+    empty when tracing is off or no span is current, so callers can always merge it."""
+    if _state["tracer"] is None:
+        return {}
+    from opentelemetry.propagate import inject
+
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    return carrier

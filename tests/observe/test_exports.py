@@ -14,6 +14,7 @@ def test_public_names_are_pinned() -> None:
         "Histogram",
         "JsonFormatter",
         "TracingSettings",
+        "accept_request_id",
         "add_secret",
         "adopt_loggers",
         "configure_logging",

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from edgemark.bundle import BundleStore
-from edgemark.edge import NodeHubClient, Runtime, SyncAgent
+from edgemark.edge import NodeHubClient, Runtime, SyncAgent, serve_api
 from edgemark.hub import HubSettings, Secret, ServerThread
 from edgemark.observe import (
     TracingSettings,
@@ -124,6 +124,30 @@ def test_a_nodes_sync_and_the_hubs_handling_are_one_trace(
     sync = next(s for s in spans if s.name == "edge.sync")
     served = [s for s in spans if s.name == "POST /v1/heartbeats"]
     assert served and all(s.context.trace_id == sync.context.trace_id for s in served)
+
+
+def test_the_edge_api_answers_with_request_ids_and_serves_spans(
+    tmp_path: Path, exporter: InMemorySpanExporter
+) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    parent = f"00-{trace_id}-00f067aa0ba902b7-01"
+    runtime = Runtime(tmp_path / "node", "store-1", trust=None)
+    api = serve_api(runtime, port=0)
+    try:
+        r = httpx.post(f"{api.url}/v1/decide", json={"user": "c1", "ts": 1.7e9},
+                       headers={"traceparent": parent, "X-Request-ID": "pos-7"})  # fmt: skip
+        assert r.status_code == 503 and r.headers["x-request-id"] == "pos-7"  # no bundle yet
+        odd = httpx.get(f"{api.url}/no/such/path", headers={"X-Request-ID": "a b\tc"})
+        assert odd.status_code == 404 and len(odd.headers["x-request-id"]) == 16  # replaced
+    finally:
+        api.stop()
+        runtime.close()
+    shutdown_tracing()
+    spans = {s.name: s for s in exporter.get_finished_spans()}
+    decide = spans["POST /v1/decide"]
+    assert f"{decide.context.trace_id:032x}" == trace_id
+    assert decide.attributes["http.response.status_code"] == 503
+    assert spans["GET other"].attributes["http.response.status_code"] == 404  # bounded names
 
 
 def test_log_lines_inside_a_span_carry_its_ids(exporter: InMemorySpanExporter) -> None:

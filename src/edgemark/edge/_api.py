@@ -27,6 +27,7 @@ from edgemark.edge._metrics import CONTENT_TYPE, render_metrics
 from edgemark.edge._runtime import Runtime
 from edgemark.edge._types import DecisionRequest
 from edgemark.errors import EdgeError, EdgemarkError, MissingExtraError, NoBundleError
+from edgemark.observe import accept_request_id, request_id, server_span, tracing_enabled
 
 if TYPE_CHECKING:
     from edgemark.edge._agent import SyncAgent
@@ -119,9 +120,13 @@ class EdgeAPI:
         with self._counts_lock:
             return dict(self._counts)
 
+    def route_label(self, path: str) -> str:
+        """``path`` if it is a route, else "other": metric labels and span names stay bounded."""
+        return path if any(path == p for _, p in self._routes) else "other"
+
     def count(self, path: str, status: int) -> None:
         """Count one answered request (unknown paths are pooled, labels stay bounded)."""
-        route = path if any(path == p for _, p in self._routes) else "other"
+        route = self.route_label(path)
         with self._counts_lock:
             self._counts[(route, status)] = self._counts.get((route, status), 0) + 1
 
@@ -257,11 +262,30 @@ def _handler_for(api: EdgeAPI) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, method: str) -> None:
             path = self.path.split("?")[0]
+            rid = accept_request_id(self.headers.get("X-Request-ID"))
+            token = request_id.set(rid)
+            try:
+                if tracing_enabled():
+                    route = api.route_label(path)
+                    attrs = {"http.request.method": method, "http.route": route}
+                    with server_span(f"{method} {route}", dict(self.headers), attrs) as span:
+                        status, payload = self._respond(method, path)
+                        span.set_attribute("http.response.status_code", status)
+                else:
+                    status, payload = self._respond(method, path)
+                self._write(status, payload, rid)
+            finally:
+                request_id.reset(token)
+            api.count(path, status)
+
+        def _respond(self, method: str, path: str) -> tuple[int, Any]:
             try:
                 body = self._body() if method == "POST" else None
-                status, payload = _answer(api, method, path, body)
+                return _answer(api, method, path, body)
             except _HTTPError as exc:
-                status, payload = exc.status, {"detail": exc.detail}
+                return exc.status, {"detail": exc.detail}
+
+        def _write(self, status: int, payload: Any, rid: str) -> None:
             if isinstance(payload, _Text):
                 data, kind = payload.encode(), CONTENT_TYPE
             else:
@@ -269,11 +293,11 @@ def _handler_for(api: EdgeAPI) -> type[BaseHTTPRequestHandler]:
             head = (
                 f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\n"
                 f"Content-Type: {kind}\r\nContent-Length: {len(data)}\r\n"
+                f"X-Request-ID: {rid}\r\n"
                 f"{'Connection: close' if self.close_connection else 'Connection: keep-alive'}"
                 "\r\n\r\n"
             )
             self.wfile.write(head.encode() + data)
-            api.count(path, status)
 
         def _body(self) -> Any:
             try:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -30,6 +29,7 @@ from edgemark.observe import (
     CONTENT_TYPE,
     Exposition,
     Histogram,
+    accept_request_id,
     adopt_loggers,
     request_id,
     server_span,
@@ -41,7 +41,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
                    Awaitable[None]]  # fmt: skip
-_ID_BYTES = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
 _QUIET = ("/v1/heartbeats", "/v1/reports", "/v1/assignment", "/metrics", "/healthz")
 router = APIRouter(include_in_schema=False)
 
@@ -79,7 +78,7 @@ class Observe:
             await self.app(scope, receive, send)
             return
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
-        rid = given.decode("latin-1") if _ID_BYTES.match(given) else secrets.token_hex(8)
+        rid = accept_request_id(given.decode("latin-1"))
         token = request_id.set(rid)
         route, method, status = self._route(scope), scope["method"], [500]
         started = time.perf_counter()

@@ -18,6 +18,7 @@ from edgemark.observe._exposition import (
 )
 from edgemark.observe._logging import (
     JsonFormatter,
+    accept_request_id,
     add_secret,
     adopt_loggers,
     configure_logging,
@@ -44,6 +45,7 @@ __all__ = [
     "Histogram",
     "JsonFormatter",
     "TracingSettings",
+    "accept_request_id",
     "add_secret",
     "adopt_loggers",
     "configure_logging",

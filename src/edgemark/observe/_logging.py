@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import sys
 import time
 from collections.abc import Mapping
@@ -26,6 +27,7 @@ ENV_LEVEL = "EDGEMARK_LOG_LEVEL"
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _TOKENS = re.compile(r"\b(em[ane]_)[A-Za-z0-9_-]{8,}|(?i:\b(bearer)\s+)[^\s\"',;]+")
 _SECRETS: set[str] = set()
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 
 
@@ -44,6 +46,18 @@ def redact(text: str) -> str:
     for secret in _SECRETS:
         text = text.replace(secret, "***")
     return _TOKENS.sub(lambda m: f"{m.group(1)}***" if m.group(1) else f"{m.group(2)} ***", text)
+
+
+def accept_request_id(given: str | None) -> str:
+    """The caller's ``X-Request-ID`` when it is a safe token (1-64 of ``A-Za-z0-9._-``),
+    else a fresh random one: a header never injects text into a log line.
+
+    >>> accept_request_id("req-42"), len(accept_request_id("a b")), len(accept_request_id(None))
+    ('req-42', 16, 16)
+    """
+    if given and _REQUEST_ID.match(given):
+        return given
+    return secrets.token_hex(8)
 
 
 class JsonFormatter(logging.Formatter):

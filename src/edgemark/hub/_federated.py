@@ -2,13 +2,17 @@
 parameters and settings), each node answers once with a clipped, noised update computed
 on the node, and the trainer closes the task to collect the updates.
 
-The hub stores vectors only: an update carries no row, no user and no count.
+A task has a kind (in its settings, so stored tasks need no migration): ``model`` (the
+default: DP-FedAvg on the propensity model) or ``offer_rates`` (each node sends its
+conversion rate per arm of ``offers``, clipped and noised, for the fleet's offer-policy
+priors; ``params`` then holds one value per arm, e.g. the current priors' rates). The hub
+stores vectors only: an update carries no row, no user and no count.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
 from pydantic import Field
@@ -25,17 +29,43 @@ router = APIRouter(responses=ERROR_RESPONSES)
 Value = Annotated[float, Field(ge=-1e6, le=1e6, allow_inf_nan=False)]
 Vector = Annotated[list[Value], Field(min_length=1, max_length=10_000)]
 Index = Annotated[int, Field(ge=0, le=10_000)]
+_TRAINING_KEYS = frozenset({"features", "local_epochs", "local_lr", "batch_size"})
 
 
 class TaskSettingsIn(_Strict):
-    """How nodes train for a task (their share of the noise included)."""
+    """How nodes answer a task (their share of the noise included)."""
 
+    kind: Literal["model", "offer_rates"] = "model"
     clip_norm: Annotated[float, Field(gt=0, le=1e3, allow_inf_nan=False)]
     noise_std: Annotated[float, Field(ge=0, le=1e3, allow_inf_nan=False)]
     local_epochs: Annotated[int, Field(ge=1, le=100)] = 1
     local_lr: Annotated[float, Field(gt=0, le=10, allow_inf_nan=False)] = 0.1
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 32
     features: Annotated[list[Index], Field(min_length=1, max_length=10_000)] | None = None
+    # offer_rates only: the arms ("none" and offer ids) and the experiment whose
+    # randomised traffic the rates come from (absent: the node's current experiment).
+    offers: Annotated[list[Label], Field(min_length=1, max_length=1_000)] | None = None
+    experiment: Label | None = None
+
+    def stored(self, n_params: int) -> dict[str, Any]:
+        """The settings as stored and handed to nodes; ``HubError`` 422 if inconsistent."""
+        if self.kind == "model":
+            if self.offers is not None or self.experiment is not None:
+                raise HubError("a model task takes no 'offers' or 'experiment'; for offer "
+                               "rates set settings.kind to 'offer_rates'", 422)  # fmt: skip
+            return self.model_dump(exclude={"kind", "offers", "experiment"})
+        if self.offers is None:
+            raise HubError("an offer_rates task needs settings.offers: its arms, e.g. "
+                           '["none", "pct10"], one per value of params', 422)  # fmt: skip
+        if len(self.offers) != n_params or len(set(self.offers)) != len(self.offers):
+            raise HubError(f"settings.offers must name {n_params} distinct arms, one per "
+                           f"value of params; got {len(self.offers)} names, "
+                           f"{len(set(self.offers))} distinct", 422)  # fmt: skip
+        if self.model_fields_set & _TRAINING_KEYS:
+            raise HubError("an offer_rates task trains nothing: drop 'features' and the "
+                           "local training settings", 422)  # fmt: skip
+        keep = {"kind", "clip_norm", "noise_std", "offers", "experiment"}
+        return self.model_dump(include=keep, exclude_none=True)
 
 
 class TaskIn(_Strict):
@@ -56,6 +86,7 @@ class UpdateIn(_Strict):
 
 @router.post("/v1/federated/tasks", status_code=201)
 def open_task(body: TaskIn, hub: HubDep, session: DB, who: Deployer) -> dict[str, int]:
+    settings = body.settings.stored(len(body.params))
     now = time.time()
     with hub.writing(session):
         for task in session.scalars(
@@ -63,7 +94,7 @@ def open_task(body: TaskIn, hub: HubDep, session: DB, who: Deployer) -> dict[str
         ):  # one open task at a time: a newer one supersedes
             task.closed_at = now
         task = FederatedTask(run_id=body.run_id, round=body.round, params=list(body.params),
-                             settings=body.settings.model_dump(), opened_at=now)  # fmt: skip
+                             settings=settings, opened_at=now)  # fmt: skip
         if session.scalar(select(FederatedTask.id).where(
             FederatedTask.run_id == body.run_id, FederatedTask.round == body.round
         )) is not None:  # fmt: skip

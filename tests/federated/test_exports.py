@@ -28,6 +28,7 @@ def test_all_is_pinned_and_sorted() -> None:
         "node_rates",
         "noised_rates",
         "predict",
+        "rates_noise_std",
         "simulate_federated",
         "simulate_shards",
         "train_central",

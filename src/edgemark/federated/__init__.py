@@ -33,6 +33,7 @@ from edgemark.federated._priors import (
     federated_offer_priors,
     node_rates,
     noised_rates,
+    rates_noise_std,
 )
 from edgemark.federated._simulate import SimulationResult, simulate_federated, variant_name
 
@@ -58,6 +59,7 @@ __all__ = [
     "node_rates",
     "noised_rates",
     "predict",
+    "rates_noise_std",
     "simulate_federated",
     "simulate_shards",
     "train_central",

@@ -1,6 +1,7 @@
 """Offer-policy priors learned across the fleet: each node contributes its per-offer
 conversion rates (a vector in [0, 1]^K, clipped and noised like a model update), the hub
-averages them into fleet-wide rates and turns them into Beta priors for Thompson sampling.
+averages them into fleet-wide rates and turns them into Beta priors for Thompson sampling,
+as strong as the DP noise on the average allows and no stronger.
 
 One release costs ``epsilon_spent(1, z, 1)`` at node level; the vector never says how
 many users a node saw.
@@ -8,6 +9,7 @@ many users a node saw.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,20 +21,36 @@ from edgemark.errors import ConfigError
 from edgemark.federated._dp import DEFAULT_DELTA, clip_update, epsilon_spent, gaussian_noise
 
 FloatArray = npt.NDArray[np.float64]
+RATE_FLOOR = 0.01  # fleet rates are kept in [0.01, 0.99], so every logit stays finite
 
 
 @dataclass(frozen=True)
 class OfferPriors:
-    """Beta(alpha, beta) per offer, the noised fleet rates and the epsilon of the release."""
+    """Beta(alpha, beta) per offer, the noised fleet rates and the epsilon of the release.
+
+    ``noise_std`` is the standard deviation of the DP noise on each fleet rate (0 without
+    DP); ``strength`` (alpha + beta per arm) is how many observations each prior is worth.
+    """
 
     alpha: dict[str, float]
     beta: dict[str, float]
     rates: dict[str, float]
     epsilon: float
     delta: float
+    noise_std: float = 0.0
+
+    @property
+    def strength(self) -> dict[str, float]:
+        """Pseudo-counts per arm (alpha + beta)."""
+        return {arm: self.alpha[arm] + self.beta[arm] for arm in self.rates}
 
     def policy_priors(
-        self, n_features: int, *, baseline: str = "none", slope_variance: float = 0.1
+        self,
+        n_features: int,
+        *,
+        baseline: str = "none",
+        slope_variance: float = 0.1,
+        base_variance: float | None = None,
     ) -> dict[str, dict[str, list[float]]]:
         """The bundle policy's ``priors`` for the edge's contextual policy.
 
@@ -42,11 +60,18 @@ class OfferPriors:
         difference under Beta priors of this strength (1 / (n r (1 - r)) per rate); the
         other weights keep mean 0 and ``slope_variance``. Rates should come from
         randomised traffic (holdout and explore layers), else targeting confounds them.
+
+        With ``base_variance`` the fleet's figure is evidence that updates the edge's own
+        prior for an offer's bias, N(0, base_variance) ("offers do nothing"; the edge uses
+        0.5 x its ``prior_variance``), instead of replacing it: a release drowned in DP
+        noise then leaves that prior almost as it was rather than making it vaguer.
         """
         if baseline not in self.rates:
             raise ConfigError(f"offer priors have no rate for the baseline arm {baseline!r}")
         if n_features < 0 or not slope_variance > 0:
             raise ConfigError("n_features must be >= 0 and slope_variance > 0")
+        if base_variance is not None and not base_variance > 0:
+            raise ConfigError(f"base_variance must be > 0, got {base_variance!r}")
         dim = 2 + n_features
         base_logit, base_var = self._logit(baseline)
         out = {}
@@ -54,13 +79,24 @@ class OfferPriors:
             if offer == baseline:
                 continue
             logit, var = self._logit(offer)
-            mean = [logit - base_logit] + [0.0] * (dim - 1)
-            out[offer] = {"mean": mean, "variance": [var + base_var] + [slope_variance] * (dim - 1)}
+            mean, variance = logit - base_logit, var + base_var
+            if base_variance is not None:
+                mean, variance = _update(base_variance, mean, variance)
+            out[offer] = {
+                "mean": [mean] + [0.0] * (dim - 1),
+                "variance": [variance] + [slope_variance] * (dim - 1),
+            }
         return out
 
     def _logit(self, arm: str) -> tuple[float, float]:
         r, n = self.rates[arm], self.alpha[arm] + self.beta[arm]
         return math.log(r / (1.0 - r)), 1.0 / (n * r * (1.0 - r))
+
+
+def _update(prior_variance: float, mean: float, variance: float) -> tuple[float, float]:
+    """N(0, prior_variance) updated by a measurement N(mean, variance) (precisions add)."""
+    weight = prior_variance / (prior_variance + variance)
+    return mean * weight, variance * weight
 
 
 def node_rates(
@@ -81,6 +117,15 @@ def noised_rates(rates: FloatArray, clip_norm: float, noise_std: float) -> Float
     )
 
 
+def rates_noise_std(clip_norm: float, noise_multiplier: float, nodes: int) -> float:
+    """The share of noise each of ``nodes`` expected nodes adds, so their sum carries z·C.
+
+    >>> rates_noise_std(0.5, 2.0, 4)
+    0.5
+    """
+    return noise_multiplier * clip_norm / math.sqrt(max(nodes, 1))
+
+
 def federated_offer_priors(
     contributions: Sequence[FloatArray],
     offers: Sequence[str],
@@ -89,22 +134,57 @@ def federated_offer_priors(
     noise_multiplier: float,
     strength: float = 20.0,
     delta: float = DEFAULT_DELTA,
+    expected: int | None = None,
 ) -> OfferPriors:
-    """Average the nodes' noised rate vectors into Beta priors of ``strength`` pseudo-counts.
+    """Average the nodes' noised rate vectors into Beta priors of at most ``strength``
+    pseudo-counts.
 
-    ``contributions`` are ``noised_rates`` made with ``noise_std = z * C / sqrt(len)``.
+    ``contributions`` are ``noised_rates`` made with ``noise_std = rates_noise_std(C, z,
+    expected)`` (``expected`` defaults to the number of contributions); when fewer nodes
+    answered, the missing share of the noise is added here, so the sum always carries
+    N(0, (z·C)²) as the accountant assumes. The fleet rate r of an arm then has DP noise
+    of standard deviation s = z·C·sqrt(max(n, expected)/expected)/n over n answers.
+
+    The strength of an arm's prior is ``min(strength, r (1 - r) / s²)``: the number of
+    Bernoulli observations whose mean is as uncertain as the noised rate (a Beta with n
+    pseudo-counts has variance r (1 - r) / (n + 1)), so the prior's logit variance
+    1 / (n r (1 - r)) is the delta-method variance s² / (r (1 - r))² of the noised rate's
+    logit. ``strength`` caps it: even an exact fleet rate is only a guess for one store
+    (stores differ), and the sampling error of the nodes' own rates is not counted in s.
     """
     if not contributions:
         raise ConfigError("offer priors need at least one node's contribution")
     if not strength > 0:
         raise ConfigError(f"prior strength must be > 0, got {strength!r}")
-    mean = np.clip(np.mean(np.asarray(contributions, dtype=np.float64), axis=0), 0.01, 0.99)
-    eps = epsilon_spent(1, noise_multiplier, 1.0, delta) if noise_multiplier > 0 else math.inf
+    if not (clip_norm > 0 and noise_multiplier >= 0):
+        raise ConfigError("clip_norm must be > 0 and noise_multiplier >= 0")
+    sent = np.asarray(contributions, dtype=np.float64)
+    if sent.ndim != 2 or sent.shape[1] != len(offers):
+        raise ConfigError(f"each contribution needs {len(offers)} rates, one per offer")
+    n, m = len(sent), max(expected or len(sent), 1)
+    sigma = noise_multiplier * clip_norm  # on the sum, once every share is in
+    total = np.sum(sent, axis=0)
+    if sigma > 0 and n < m:
+        total = total + gaussian_noise(total.shape, sigma * math.sqrt((m - n) / m))
+    noise_std = sigma * math.sqrt(max(n, m) / m) / n
+    mean = np.clip(total / n, RATE_FLOOR, 1.0 - RATE_FLOOR)
+    eps = _release_epsilon(noise_multiplier, delta)
     rates = {o: float(r) for o, r in zip(offers, mean, strict=True)}
+    pseudo = {
+        o: strength if noise_std == 0 else min(strength, r * (1 - r) / noise_std**2)
+        for o, r in rates.items()
+    }
     return OfferPriors(
-        alpha={o: r * strength for o, r in rates.items()},
-        beta={o: (1 - r) * strength for o, r in rates.items()},
+        alpha={o: r * pseudo[o] for o, r in rates.items()},
+        beta={o: (1 - r) * pseudo[o] for o, r in rates.items()},
         rates=rates,
         epsilon=eps,
         delta=delta,
+        noise_std=noise_std,
     )
+
+
+@functools.lru_cache(maxsize=64)
+def _release_epsilon(noise_multiplier: float, delta: float) -> float:
+    """Epsilon of one Gaussian release (cached: the accountant takes ~10 ms)."""
+    return epsilon_spent(1, noise_multiplier, 1.0, delta) if noise_multiplier > 0 else math.inf

@@ -1,11 +1,12 @@
 """The node's side of federated learning: training rows from its own journal, and a
-clipped, noised model update when the hub has an open federated task.
+clipped, noised answer when the hub has an open federated task (a model update, or the
+node's per-offer conversion rates for the fleet's offer-policy priors).
 
 Only events that carry training consent are read. At each sync the learner folds the new
 journal events into its own feature state, labels the snapshot it took at the previous
 sync (did the user purchase since?), and snapshots every known user again. Rows stay in
 this process; what leaves is ``client_update``'s vector (clipped to the task's norm, plus
-the node's share of Gaussian noise).
+the node's share of Gaussian noise) or, for an ``offer_rates`` task, K noised rates.
 """
 
 from __future__ import annotations
@@ -17,13 +18,27 @@ from typing import Any
 
 import numpy as np
 
+from edgemark.edge._settings import PolicySettings
 from edgemark.errors import EdgemarkError
 from edgemark.features import DEFAULT_SPEC, OnlineFeatures
-from edgemark.federated import DPFedAvgConfig, client_update
+from edgemark.federated import DPFedAvgConfig, client_update, node_rates, noised_rates
 
 log = logging.getLogger(__name__)
 _TRAINING = 4  # consent bit of the journal (personalization 1, measurement 2, training 4)
 _PERSONALIZATION = 1
+# Randomised decisions (holdout: no offer; explore: the drawn offer, when it was shown) of
+# users whose latest journaled event carries training consent, with their outcome.
+_RANDOMISED = f"""
+SELECT CASE WHEN d.layer = 'holdout' THEN 'none' ELSE d.offer END, count(*),
+       count(c.decision_id)
+FROM decisions d
+JOIN (SELECT pseudonym, consent, max(ts) FROM events GROUP BY pseudonym) u
+  ON u.pseudonym = d.pseudonym
+LEFT JOIN conversions c ON c.decision_id = d.id
+WHERE d.experiment = ? AND d.ts <= ? AND (u.consent & {_TRAINING}) != 0
+  AND (d.layer = 'holdout' OR (d.layer = 'explore' AND d.offer = d.arm))
+GROUP BY 1
+"""
 
 
 class FederatedLearner:
@@ -85,6 +100,18 @@ class FederatedLearner:
         x, y = self.training_rows()
         return [float(v) for v in client_update(params, x, y, cfg, noise_std=noise)]
 
+    def offer_rates_for(self, task: dict[str, Any]) -> list[float]:
+        """This node's answer to an ``offer_rates`` task: its conversion rate per arm of
+        ``settings.offers`` from randomised traffic of training-consented users
+        (``randomised_outcomes``; 0.5 for an arm it has no exposure of), clipped to the
+        task's L2 norm, plus its share ``noise_std`` of the Gaussian noise: K floats."""
+        s = task["settings"]
+        offers = [str(o) for o in s["offers"]]
+        exposures, conversions = randomised_outcomes(self._db_path, offers, s.get("experiment"))
+        rates = node_rates(exposures, conversions, offers)
+        sent = noised_rates(rates, float(s["clip_norm"]), float(s["noise_std"]))
+        return [float(v) for v in sent]
+
     def training_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """The labelled rows held so far (``x`` by the default spec's features, ``y`` 0/1)."""
         if not self._y:
@@ -120,11 +147,81 @@ def federated_step(learner: FederatedLearner, client: Any, errors: list[str]) ->
         task = client._json("GET", "/v1/federated/task").get("task")
         if not task:
             return False
-        update = learner.update_for(task)
+        kind = task["settings"].get("kind", "model")
+        if kind not in _ANSWERS:
+            errors.append(f"federated: task kind {kind!r} is unknown to this node; upgrade it")
+            return False
+        update = _ANSWERS[kind](learner, task)
         client._json("POST", "/v1/federated/updates",
                      json={"task_id": task["task_id"], "update": update})  # fmt: skip
         return True
-    except (EdgemarkError, sqlite3.Error) as exc:
+    except (EdgemarkError, sqlite3.Error, KeyError, TypeError, ValueError) as exc:
         errors.append(f"federated: {exc}")
         log.warning("federated step failed: %s", exc)
         return False
+
+
+def randomised_outcomes(
+    db_path: Path, offers: list[str], experiment: str | None = None
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(exposures, conversions) per arm of ``offers`` ("none" and offer ids) on randomised
+    traffic of ``experiment`` (default: that of the node's latest decision).
+
+    Which decisions count, and why:
+
+    - Only randomised ones, so a rate measures the arm and not whom the policy targets:
+      the holdout layer (arm "none": never shown an offer) and the explore layer, which
+      draws one of the bundle's offers uniformly (never "none"); an explore decision whose
+      drawn offer a guardrail blocked is left out (the user did not get the drawn arm, and
+      being blocked depends on the user's own history). The policy layer never counts.
+    - Only users with training consent. Decisions carry measurement consent alone, so the
+      journal decides: the user's latest journaled event must carry the training bit (their
+      current choice, so a withdrawal holds for the next release). Users with no journaled
+      event left (never seen acting, or pruned) cannot show consent and are left out.
+    - Only decisions whose outcome is final: made at least one lookback window (the longest
+      of the experiment's arms) before the node's latest record. A recent decision may still
+      convert, and counting it as "no purchase" would pull every rate down; the cut depends
+      on time alone, never on the outcome.
+
+    A conversion is the node's own attribution: a ``conversions`` row of the decision.
+    """
+    if not db_path.exists():
+        return {}, {}
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        if experiment is None:
+            latest = db.execute("SELECT experiment FROM decisions ORDER BY ts DESC LIMIT 1")
+            row = latest.fetchone()
+            if row is None:
+                return {}, {}
+            experiment = str(row[0])
+        cutoff = _watermark(db) - _lookback_s(db, experiment, offers)
+        rows = db.execute(_RANDOMISED, (experiment, cutoff)).fetchall()
+    finally:
+        db.close()
+    wanted = set(offers)
+    exposures = {str(a): int(n) for a, n, _ in rows if a in wanted}
+    conversions = {str(a): int(c) for a, _, c in rows if a in wanted}
+    return exposures, conversions
+
+
+def _watermark(db: sqlite3.Connection) -> float:
+    row = db.execute(
+        "SELECT max(coalesce((SELECT max(ts) FROM decisions), 0),"
+        " coalesce((SELECT max(ts) FROM events), 0))"
+    ).fetchone()
+    return float(row[0] or 0.0)
+
+
+def _lookback_s(db: sqlite3.Connection, experiment: str, offers: list[str]) -> float:
+    """The longest lookback of the experiment's arms (inf when its policy is not stored)."""
+    row = db.execute("SELECT value FROM meta WHERE key = ?", (f"policy:{experiment}",))
+    found = row.fetchone()
+    if found is None:
+        return float("inf")
+    settings = PolicySettings.from_json(str(found[0]))
+    return max(settings.lookback_s(arm) for arm in ("holdout", *offers, *settings.offers))
+
+
+# What a node computes for each kind of federated task (settings "kind"; absent: "model").
+_ANSWERS = {"model": FederatedLearner.update_for, "offer_rates": FederatedLearner.offer_rates_for}

@@ -3,6 +3,7 @@ of training-consented users only, clipped and noised, K floats and nothing else.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -79,13 +80,27 @@ def task(**settings: Any) -> dict[str, Any]:
 
 def test_only_randomised_final_training_consented_decisions_count(tmp_path: Path) -> None:
     build_state(tmp_path)
+    learner = FederatedLearner(tmp_path)
+    learner.track_consent()
+    # The journal forgets events after a few days; the learner remembers who consented.
+    db = sqlite3.connect(tmp_path / "edge.db")
+    db.execute("DELETE FROM events WHERE key != 'late'")
+    db.commit()
+    db.close()
+    learner.track_consent()
+    consenting = learner.training_users()
 
-    exposures, conversions = randomised_outcomes(tmp_path / "edge.db", ARMS, "exp")
+    exposures, conversions = randomised_outcomes(tmp_path / "edge.db", ARMS, consenting, "exp")
 
+    assert "h3" not in consenting and "w1" not in consenting and "n1" not in consenting
     assert {a: (exposures[a], conversions[a]) for a in exposures} == EXPECTED
     # Without a named experiment the node uses that of its latest decision ("exp").
-    assert randomised_outcomes(tmp_path / "edge.db", ARMS) == (exposures, conversions)
-    assert randomised_outcomes(tmp_path / "missing.db", ARMS) == ({}, {})
+    assert randomised_outcomes(tmp_path / "edge.db", ARMS, consenting) == (exposures, conversions)
+    assert randomised_outcomes(tmp_path / "missing.db", ARMS, consenting) == ({}, {})
+    # A restarted node knows only the consent still in the journal (here: nobody's).
+    fresh = FederatedLearner(tmp_path)
+    fresh.track_consent()
+    assert randomised_outcomes(tmp_path / "edge.db", ARMS, fresh.training_users()) == ({}, {})
 
 
 def test_the_answer_is_k_rates_clipped_to_the_task_norm_plus_the_node_share_of_noise(

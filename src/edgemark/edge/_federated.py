@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Container
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +27,14 @@ from edgemark.federated import DPFedAvgConfig, client_update, node_rates, noised
 log = logging.getLogger(__name__)
 _TRAINING = 4  # consent bit of the journal (personalization 1, measurement 2, training 4)
 _PERSONALIZATION = 1
-# Randomised decisions (holdout: no offer; explore: the drawn offer, when it was shown) of
-# users whose latest journaled event carries training consent, with their outcome.
-_RANDOMISED = f"""
-SELECT CASE WHEN d.layer = 'holdout' THEN 'none' ELSE d.offer END, count(*),
-       count(c.decision_id)
-FROM decisions d
-JOIN (SELECT pseudonym, consent, max(ts) FROM events GROUP BY pseudonym) u
-  ON u.pseudonym = d.pseudonym
-LEFT JOIN conversions c ON c.decision_id = d.id
-WHERE d.experiment = ? AND d.ts <= ? AND (u.consent & {_TRAINING}) != 0
+# Randomised decisions (holdout: no offer; explore: the drawn offer, when it was shown)
+# made by ``experiment`` up to a time, with their user and outcome.
+_RANDOMISED = """
+SELECT d.pseudonym, CASE WHEN d.layer = 'holdout' THEN 'none' ELSE d.offer END,
+       c.decision_id IS NOT NULL
+FROM decisions d LEFT JOIN conversions c ON c.decision_id = d.id
+WHERE d.experiment = ? AND d.ts <= ?
   AND (d.layer = 'holdout' OR (d.layer = 'explore' AND d.offer = d.arm))
-GROUP BY 1
 """
 
 
@@ -52,6 +49,11 @@ class FederatedLearner:
         self._x: list[np.ndarray] = []
         self._y: list[np.ndarray] = []
         self._max_rows = max_rows
+        # Each user's latest consent bits seen in the journal: (ts, training consent).
+        # Kept here because the journal forgets events after a few days and decisions carry
+        # no training consent; rebuilt from the journal after a restart.
+        self._consent: dict[str, tuple[float, bool]] = {}
+        self._consent_mark = 0  # the journal's last rowid read for consent
 
     @property
     def rows(self) -> int:
@@ -107,10 +109,35 @@ class FederatedLearner:
         task's L2 norm, plus its share ``noise_std`` of the Gaussian noise: K floats."""
         s = task["settings"]
         offers = [str(o) for o in s["offers"]]
-        exposures, conversions = randomised_outcomes(self._db_path, offers, s.get("experiment"))
+        self.track_consent()
+        exposures, conversions = randomised_outcomes(
+            self._db_path, offers, self.training_users(), s.get("experiment")
+        )
         rates = node_rates(exposures, conversions, offers)
         sent = noised_rates(rates, float(s["clip_norm"]), float(s["noise_std"]))
         return [float(v) for v in sent]
+
+    def track_consent(self) -> None:
+        """Note every new journal event's training consent (the latest per user rules)."""
+        if not self._db_path.exists():
+            return
+        db = sqlite3.connect(f"file:{self._db_path}?mode=ro", uri=True)
+        try:
+            rows = db.execute(
+                "SELECT rowid, pseudonym, ts, consent FROM events WHERE rowid > ? ORDER BY rowid",
+                (self._consent_mark,),
+            ).fetchall()
+        finally:
+            db.close()
+        for rowid, user, ts, consent in rows:
+            known = self._consent.get(user)
+            if known is None or ts >= known[0]:  # an event that arrives late does not rule
+                self._consent[str(user)] = (float(ts), bool(int(consent) & _TRAINING))
+            self._consent_mark = max(self._consent_mark, int(rowid))
+
+    def training_users(self) -> frozenset[str]:
+        """Users whose latest journaled event carries training consent."""
+        return frozenset(u for u, (_ts, training) in self._consent.items() if training)
 
     def training_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """The labelled rows held so far (``x`` by the default spec's features, ``y`` 0/1)."""
@@ -144,6 +171,7 @@ def federated_step(learner: FederatedLearner, client: Any, errors: list[str]) ->
     update was sent."""
     try:
         learner.ingest()
+        learner.track_consent()  # every sync: the journal forgets events after a few days
         task = client._json("GET", "/v1/federated/task").get("task")
         if not task:
             return False
@@ -162,10 +190,11 @@ def federated_step(learner: FederatedLearner, client: Any, errors: list[str]) ->
 
 
 def randomised_outcomes(
-    db_path: Path, offers: list[str], experiment: str | None = None
+    db_path: Path, offers: list[str], consenting: Container[str], experiment: str | None = None
 ) -> tuple[dict[str, int], dict[str, int]]:
     """(exposures, conversions) per arm of ``offers`` ("none" and offer ids) on randomised
-    traffic of ``experiment`` (default: that of the node's latest decision).
+    traffic of ``experiment`` (default: that of the node's latest decision) by users in
+    ``consenting``.
 
     Which decisions count, and why:
 
@@ -174,10 +203,10 @@ def randomised_outcomes(
       draws one of the bundle's offers uniformly (never "none"); an explore decision whose
       drawn offer a guardrail blocked is left out (the user did not get the drawn arm, and
       being blocked depends on the user's own history). The policy layer never counts.
-    - Only users with training consent. Decisions carry measurement consent alone, so the
-      journal decides: the user's latest journaled event must carry the training bit (their
-      current choice, so a withdrawal holds for the next release). Users with no journaled
-      event left (never seen acting, or pruned) cannot show consent and are left out.
+    - Only users with training consent (``consenting``: the learner passes the users whose
+      latest journaled event carries the training bit). Decisions carry measurement consent
+      alone, so the journal decides, and the latest event is the user's current choice: a
+      withdrawal holds for the next release. A user never seen in the journal is left out.
     - Only decisions whose outcome is final: made at least one lookback window (the longest
       of the experiment's arms) before the node's latest record. A recent decision may still
       convert, and counting it as "no purchase" would pull every rate down; the cut depends
@@ -200,8 +229,12 @@ def randomised_outcomes(
     finally:
         db.close()
     wanted = set(offers)
-    exposures = {str(a): int(n) for a, n, _ in rows if a in wanted}
-    conversions = {str(a): int(c) for a, _, c in rows if a in wanted}
+    exposures: dict[str, int] = {}
+    conversions: dict[str, int] = {}
+    for user, arm, converted in rows:
+        if arm in wanted and user in consenting:
+            exposures[arm] = exposures.get(arm, 0) + 1
+            conversions[arm] = conversions.get(arm, 0) + int(converted)
     return exposures, conversions
 
 

@@ -8,6 +8,8 @@ import edgemark.federated
 def test_all_is_pinned_and_sorted() -> None:
     assert edgemark.federated.__all__ == [
         "DEFAULT_DELTA",
+        "EDGE_CLIENT_APP",
+        "HUB_SERVER_APP",
         "DPFedAvgConfig",
         "DPFedAvgServer",
         "FederatedData",
@@ -20,6 +22,7 @@ def test_all_is_pinned_and_sorted() -> None:
         "calibrate_noise",
         "client_update",
         "clip_update",
+        "deployment_rounds",
         "epsilon_spent",
         "export_logistic_onnx",
         "federated_offer_priors",

@@ -11,7 +11,13 @@ from __future__ import annotations
 
 from edgemark.federated._bundle import bundle_federated_model
 from edgemark.federated._data import FederatedData, NodeShard, simulate_shards
-from edgemark.federated._deploy import write_flower_app, write_flower_connection
+from edgemark.federated._deploy import (
+    EDGE_CLIENT_APP,
+    HUB_SERVER_APP,
+    deployment_rounds,
+    write_flower_app,
+    write_flower_connection,
+)
 from edgemark.federated._dp import (
     DEFAULT_DELTA,
     RoundAccountant,
@@ -39,6 +45,8 @@ from edgemark.federated._simulate import SimulationResult, simulate_federated, v
 
 __all__ = [
     "DEFAULT_DELTA",
+    "EDGE_CLIENT_APP",
+    "HUB_SERVER_APP",
     "DPFedAvgConfig",
     "DPFedAvgServer",
     "FederatedData",
@@ -51,6 +59,7 @@ __all__ = [
     "calibrate_noise",
     "client_update",
     "clip_update",
+    "deployment_rounds",
     "epsilon_spent",
     "export_logistic_onnx",
     "federated_offer_priors",

@@ -1,0 +1,94 @@
+"""The node's Flower ClientApp for deployment mode: trains on the node's own journal
+(``state-dir/edge.db``, only events with training consent) through ``FederatedLearner``.
+
+Start the SuperNode with ``--node-config "state-dir='/var/lib/edgemark/node'
+node-name='store-0042'"``; ``node-name`` (the hub enrolment name) is what the ServerApp
+charges in the privacy ledger. Entry point ``edgemark.edge._flower_client:client_app``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from flwr.app import Context, Message
+
+from edgemark.edge._federated import FederatedLearner
+from edgemark.errors import ConfigError
+from edgemark.federated._flower import Rows, make_client_app
+
+# When a learner starts, it replays the journal one day at a time, as if the node had
+# synced daily: each day's snapshot is labelled by the next day's purchases.
+REPLAY_STEP_S = 86400.0
+Events = list[tuple[str, float, str, float | None, str | None, int]]
+
+
+class JournalLearner(FederatedLearner):
+    """A ``FederatedLearner`` that catches up on the journal when it starts.
+
+    Flower starts a fresh ClientApp process for each message, so a learner rarely lives
+    for two rounds; replaying the journal day by day gives it the labelled rows a node
+    that had synced all along would hold (within the journal's retention).
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        super().__init__(state_dir)
+        self._replay: list[Events] | None = None
+
+    def catch_up(self) -> None:
+        """Fold in the whole journal so far, one replay step at a time."""
+        days: dict[int, Events] = {}
+        for event in super()._read_events():
+            days.setdefault(math.floor(event[1] / REPLAY_STEP_S), []).append(event)
+        self._replay = [days[d] for d in sorted(days)]
+        try:
+            while self._replay:
+                self.ingest()
+        finally:
+            self._replay = None
+
+    def _read_events(self) -> Events:
+        if self._replay is not None:  # catching up: hand the journal out a step at a time
+            return self._replay.pop(0) if self._replay else []
+        return super()._read_events()
+
+
+_LEARNERS: dict[Path, JournalLearner] = {}
+
+
+def learner_for(state_dir: Path) -> JournalLearner:
+    """The process's learner over ``state_dir`` (one per directory, caught up at start)."""
+    key = state_dir.resolve()
+    if key not in _LEARNERS:
+        if not (key / "edge.db").is_file():
+            raise ConfigError(
+                f"no edgemark node state in {state_dir} (edge.db is missing): set state-dir "
+                "in the SuperNode's --node-config to the node's state directory"
+            )
+        learner = JournalLearner(key)
+        learner.catch_up()
+        _LEARNERS[key] = learner
+    return _LEARNERS[key]
+
+
+def journal_rows(message: Message, context: Context) -> Rows:
+    """The node's labelled rows, after folding in the journal's new events."""
+    state_dir = context.node_config.get("state-dir")
+    if not state_dir:
+        raise ConfigError(
+            "this SuperNode has no state-dir: start it with --node-config "
+            "\"state-dir='/var/lib/edgemark/node' node-name='<its hub enrolment name>'\""
+        )
+    learner = learner_for(Path(str(state_dir)))
+    learner.ingest()
+    x, y = learner.training_rows()
+    return _floats(x), _floats(y)
+
+
+def _floats(a: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
+    return np.asarray(a, dtype=np.float64)
+
+
+client_app = make_client_app(journal_rows)

@@ -1,8 +1,11 @@
 """CLI verbs of the federated plane: ``edgemark fl simulate`` (DP-FedAvg on Flower's
-simulation engine over simulated non-IID stores, against the central baseline)."""
+simulation engine over simulated non-IID stores, against the central baseline), ``fl app``
+(the Flower App project of a deployment run) and ``fl record`` (a deployment run's rounds
+into the hub's privacy ledger)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -86,4 +89,100 @@ def register(app: typer.Typer) -> None:
                 return
             _print_rounds(result)
 
+    _deployment_commands(fl)
     app.add_typer(fl, name="fl")
+
+
+def _deployment_commands(fl: typer.Typer) -> None:
+    @fl.command("app")
+    def flower_app(
+        app_dir: Annotated[Path, typer.Argument(help="Directory of the Flower App project.")],
+        rounds: Annotated[int, typer.Option("--rounds", help="Federated rounds.")] = 30,
+        epsilon: Annotated[
+            float, typer.Option("--epsilon", help="Privacy budget at delta 1e-6 (sets the noise).")
+        ] = 8.0,
+        clip_norm: Annotated[
+            float, typer.Option("--clip-norm", help="L2 bound of each node's update.")
+        ] = 0.5,
+        sample_rate: Annotated[
+            float, typer.Option("--sample-rate", help="Share of nodes sampled per round.")
+        ] = 1.0,
+        min_nodes: Annotated[
+            int, typer.Option("--min-nodes", help="Nodes to wait for before round 1.")
+        ] = 3,
+        n_features: Annotated[
+            int, typer.Option("--n-features", help="Model inputs (29: the default feature spec).")
+        ] = 29,
+        hub_url: Annotated[
+            str | None,
+            typer.Option("--hub-url", help="Record every round in this hub's privacy ledger."),
+        ] = None,
+        out: Annotated[
+            str | None,
+            typer.Option("--out", help="Result file the ServerApp writes (on the SuperLink)."),
+        ] = None,
+        npz: Annotated[
+            bool,
+            typer.Option("--npz", help="Nodes train on an .npz (node-config data-path)."),
+        ] = False,
+    ) -> None:
+        """Write the Flower App project of a deployment run (noise calibrated to --epsilon)."""
+        from edgemark.federated import (
+            EDGE_CLIENT_APP,
+            HUB_SERVER_APP,
+            calibrate_noise,
+            write_flower_app,
+        )
+
+        with handled_errors():
+            z = calibrate_noise(epsilon, rounds, sample_rate)
+            config: dict[str, str | int | float | bool] = {
+                "rounds": rounds, "epsilon": epsilon, "noise-multiplier": z,
+                "clip-norm": clip_norm, "sample-rate": sample_rate, "min-nodes": min_nodes,
+                "n-features": n_features,
+                **({"hub-url": hub_url} if hub_url else {}), **({"out": out} if out else {}),
+            }  # fmt: skip
+            entries = {
+                **({"serverapp": HUB_SERVER_APP} if hub_url else {}),
+                **({} if npz else {"clientapp": EDGE_CLIENT_APP}),
+            }
+            path = write_flower_app(app_dir, config, **entries)
+            console.print(f"wrote {path} (noise multiplier {z:.3f})", highlight=False)
+
+    @fl.command("record")
+    def record(
+        result: Annotated[
+            Path, typer.Argument(help="Result file of a deployment run (its run config's out).")
+        ],
+        hub: Annotated[
+            str,
+            typer.Option(
+                "--hub",
+                envvar="EDGEMARK_HUB_URL",
+                help="Base URL of the hub (env EDGEMARK_HUB_URL).",
+            ),
+        ] = "http://127.0.0.1:8000",
+        as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
+    ) -> None:
+        """Post a deployment run's rounds into the hub's privacy ledger (idempotent)."""
+        from edgemark._extras import require
+        from edgemark.federated import deployment_rounds
+
+        with handled_errors():
+            require("fastapi", "hub")
+            from edgemark.hub import admin_token_from_env, record_federated_round
+
+            rows = deployment_rounds(result)
+            token = admin_token_from_env().reveal()
+            new = sum(bool(record_federated_round(hub, token, row)["stored"]) for row in rows)
+            last = rows[-1]
+            figures = {"run_id": last["run_id"], "rounds": len(rows), "new": new,
+                       "epsilon": last["epsilon_cumulative"], "nodes": last["nodes"]}  # fmt: skip
+            if as_json:
+                print_json(figures)
+                return
+            console.print(
+                f"{figures['run_id']}: {len(rows)} rounds in the ledger ({new} new), epsilon "
+                f"{last['epsilon_cumulative']:.3f} charged to {len(last['nodes'])} nodes",
+                highlight=False,
+            )

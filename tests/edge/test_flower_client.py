@@ -10,35 +10,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from edgemark.edge import Runtime
 from edgemark.errors import ConfigError
-from edgemark.events import Event
-from tests.edge.edge_support import DAY, T0
 
 flwr = pytest.importorskip("flwr")
 from edgemark.edge._flower_client import client_app, learner_for  # noqa: E402
 from edgemark.federated._flower import NAME_QUERY  # noqa: E402
-from tests.federated.flower_support import AppGrid, task_identity  # noqa: E402
-
-USERS = 40
-
-
-def history(state_dir: Path, days: range, training: bool) -> None:
-    """Each day every user views; user u buys on day d when (u + d) % 3 == 0."""
-    consent = {"consent_personalization": True, "consent_measurement": True,
-               "consent_training": training}  # fmt: skip
-    events = []
-    for d in days:
-        for u in range(USERS):
-            ts = T0 + d * DAY + u * 60.0
-            events.append(Event(f"v{d}-{u}", ts, f"c{u}", "view", "store-1", **consent))
-            if (u + d) % 3 == 0:
-                events.append(Event(f"p{d}-{u}", ts + 30, f"c{u}", "purchase", "store-1",
-                                    amount=10.0, **consent))  # fmt: skip
-    runtime = Runtime(state_dir, "store-1", trust=None, maintenance_interval_s=None,
-                      event_retention_days=30)  # fmt: skip
-    assert runtime.observe_many(events).accepted == len(events)
-    runtime.close()
+from tests.federated.flower_support import AppGrid, node_journal, task_identity  # noqa: E402
 
 
 def train_message(noise_std: float, n_params: int = 30) -> Any:
@@ -67,7 +44,7 @@ def update(state_dir: Path, noise_std: float) -> np.ndarray:
 
 def test_a_node_trains_on_its_journal_replayed_day_by_day(tmp_path: Path) -> None:
     state = tmp_path / "node"
-    history(state, range(3), training=True)
+    node_journal(state, range(3), training=True)
     learner = learner_for(state)
     x, y = learner.training_rows()
     # Snapshots at the end of days 0 and 1 (40 users each) are labelled by the next day's
@@ -75,7 +52,7 @@ def test_a_node_trains_on_its_journal_replayed_day_by_day(tmp_path: Path) -> Non
     assert learner.rows == 80 and x.shape == (80, 29) and y.sum() == 26
     clean = update(state, 0.0)
     assert clean.shape == (30,) and 0 < np.linalg.norm(clean) <= 0.5 + 1e-12
-    history(state, range(3, 4), training=True)  # a new day reaches the journal
+    node_journal(state, range(3, 4), training=True)  # a new day reaches the journal
     assert learner_for(state) is learner
     update(state, 0.0)  # the round folds it in: day 2's snapshot is labelled by day 3
     assert learner.rows == 120 and learner.training_rows()[1].sum() == 26 + 14  # u % 3 == 0
@@ -83,7 +60,7 @@ def test_a_node_trains_on_its_journal_replayed_day_by_day(tmp_path: Path) -> Non
 
 def test_without_training_consent_a_node_sends_its_noise_share_only(tmp_path: Path) -> None:
     state = tmp_path / "node"
-    history(state, range(3), training=False)
+    node_journal(state, range(3), training=False)
     assert learner_for(state).rows == 0
     assert np.array_equal(update(state, 0.0), np.zeros(30))
     noise = np.array([update(state, 0.7) for _ in range(40)])

@@ -1,10 +1,12 @@
 """Flower apps without Flower processes: the task identity a Flower process sets before
-an app runs, and a Grid stand-in that hands each message to a ClientApp in this process."""
+an app runs, a Grid stand-in that hands each message to a ClientApp in this process, and
+a node's journal written by its own edge Runtime (for the edge's ClientApp)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 
@@ -56,3 +58,32 @@ def context(run_config: dict[str, Any], run_id: int = 1) -> Any:
     import flwr.app
 
     return flwr.app.Context(run_id, 0, {}, flwr.app.RecordDict(), run_config)
+
+
+DAY = 86400.0
+T0 = 20_460 * DAY  # 2026-01-05 00:00 UTC
+
+
+def node_journal(state_dir: Path, days: range, training: bool, users: int = 40) -> int:
+    """A node's journal written by its own Runtime: each day every user views, and user u
+    buys on day d when (u + d) % 3 == 0; ``training`` is the users' training consent.
+    Returns the number of events."""
+    from edgemark.edge import Runtime
+    from edgemark.events import Event
+
+    consent = {"consent_personalization": True, "consent_measurement": True,
+               "consent_training": training}  # fmt: skip
+    events = []
+    for d in days:
+        for u in range(users):
+            ts = T0 + d * DAY + u * 60.0
+            events.append(Event(f"v{d}-{u}", ts, f"c{u}", "view", "store", **consent))
+            if (u + d) % 3 == 0:
+                events.append(Event(f"p{d}-{u}", ts + 30, f"c{u}", "purchase", "store",
+                                    amount=10.0, **consent))  # fmt: skip
+    runtime = Runtime(state_dir, state_dir.name, trust=None, maintenance_interval_s=None,
+                      event_retention_days=30)  # fmt: skip
+    accepted = runtime.observe_many(events).accepted
+    runtime.close()
+    assert accepted == len(events)
+    return accepted

@@ -1,5 +1,7 @@
 """Deployment mode: a real Flower SuperLink and three SuperNodes on 127.0.0.1 run DP-FedAvg
-rounds; success is the run's status on the SuperLink (``flwr run`` exits 0 on failure too)."""
+rounds with the hub's ServerApp and the edge's ClientApp: each node trains on its own
+journal, every round lands in a live hub's privacy ledger, charged to all three nodes.
+Success is the run's status on the SuperLink (``flwr run`` exits 0 on failure too)."""
 
 from __future__ import annotations
 
@@ -14,12 +16,23 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
+import httpx
 import pytest
 
-from edgemark.federated import write_flower_app, write_flower_connection
+from edgemark.federated import (
+    EDGE_CLIENT_APP,
+    HUB_SERVER_APP,
+    epsilon_spent,
+    write_flower_app,
+    write_flower_connection,
+)
+from tests.federated.flower_support import node_journal
 
 pytest.importorskip("flwr")
+pytest.importorskip("fastapi")
+from edgemark.hub import AdminClient, HubSettings, Secret, ServerThread
+from tests.hub._support import ADMIN, ADMIN_TOKEN, enrol_node
+
 pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
@@ -46,11 +59,11 @@ class Processes:
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env, self.logs, self.children = env, logs, []  # type: ignore[var-annotated]
 
-    def start(self, name: str, *args: str) -> None:
+    def start(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
         with (self.logs / f"{name}.log").open("wb") as log:
             self.children.append(subprocess.Popen(
                 [str(BIN / args[0]), *args[1:]], stdout=log, stderr=subprocess.STDOUT,
-                env=self.env, start_new_session=True,
+                env=self.env if env is None else env, start_new_session=True,
             ))  # fmt: skip
 
     def stop(self) -> None:
@@ -65,59 +78,100 @@ class Processes:
                 child.wait(timeout=10)
 
 
+NAMES = ["store-0", "store-1", "store-2"]
+
+
 @pytest.fixture
-def fleet(tmp_path: Path) -> Iterator[tuple[Processes, str]]:
+def hub(tmp_path: Path) -> Iterator[tuple[ServerThread, dict[str, str], str]]:
+    """A live hub with the three stores enrolled: (server, node id by name, deploy token)."""
+    settings = HubSettings(admin_token=Secret(ADMIN_TOKEN),
+                           database_url=f"sqlite:///{tmp_path / 'hub.db'}",
+                           bundle_dir=tmp_path / "bundles")  # fmt: skip
+    with ServerThread(settings) as server, httpx.Client(base_url=server.url) as client:
+        ids = {name: enrol_node(client, name)[0] for name in NAMES}
+        with AdminClient(server.url, ADMIN_TOKEN) as admin:
+            token = str(admin.create_admin_token("flower-serverapp", "deploy")["token"])
+        yield server, ids, token
+
+
+@pytest.fixture
+def fleet(
+    tmp_path: Path, hub: tuple[ServerThread, dict[str, str], str]
+) -> Iterator[tuple[Processes, str]]:
     env = {**os.environ, "FLWR_HOME": str(tmp_path / "flwr"),
            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # fmt: skip
+    env.pop("EDGEMARK_HUB_TOKEN", None)
     procs = Processes(env, tmp_path)
     port = free_port()
     address = f"127.0.0.1:{port}"
+    # The token goes to the SuperLink's environment alone: the ServerApp process it starts
+    # must inherit it (neither `flwr run` nor the run config carries it).
     procs.start("superlink", "flower-superlink", "--insecure", "--host", "127.0.0.1",
-                "--port", str(port), "--disable-runtime-dependency-installation")  # fmt: skip
+                "--port", str(port), "--disable-runtime-dependency-installation",
+                env={**env, "EDGEMARK_HUB_TOKEN": hub[2]})  # fmt: skip
     wait_listening(port)
-    for k in range(3):
-        rng = np.random.default_rng(k)
-        x = rng.gamma(1.0, 2.0, size=(300, 5))
-        y = (rng.random(300) < 1 / (1 + np.exp(1.5 - 0.8 * np.arcsinh(x[:, 0])))).astype(float)
-        np.savez(tmp_path / f"store-{k}.npz", x=x, y=y)
+    for k, name in enumerate(NAMES):
+        state = tmp_path / name
+        # Two days of history, so each node holds labelled rows; store-2's users never
+        # gave training consent, so it takes part with its share of the noise only.
+        node_journal(state, range(2), training=k < 2)
+        config = f"state-dir='{state}' node-name='{name}'"
         procs.start(f"supernode-{k}", "flower-supernode", "--insecure", "--superlink", address,
-                    "--node-config", f"data-path='{tmp_path / f'store-{k}.npz'}'",
-                    "--host", "127.0.0.1", "--port", str(free_port()))  # fmt: skip
+                    "--node-config", config, "--host", "127.0.0.1",
+                    "--port", str(free_port()))  # fmt: skip
     try:
         yield procs, address
     finally:
         procs.stop()
 
 
-def test_superlink_and_three_supernodes_complete_dp_rounds(
-    fleet: tuple[Processes, str], tmp_path: Path
+def run_status(flwr: str, env: dict[str, str]) -> dict[str, str]:
+    deadline = time.monotonic() + 180
+    run: dict[str, str] = {}
+    while time.monotonic() < deadline:
+        listing = subprocess.run([flwr, "ls", "edge", "--format", "json"], env=env,
+                                 capture_output=True, text=True, timeout=60)  # fmt: skip
+        runs = json.loads(listing.stdout)["runs"]
+        run = runs[0] if runs else {}
+        if run.get("status", "").startswith("finished"):
+            break
+        time.sleep(1)
+    return run
+
+
+def test_superlink_and_three_supernodes_record_dp_rounds_in_the_hubs_ledger(
+    fleet: tuple[Processes, str], hub: tuple[ServerThread, dict[str, str], str], tmp_path: Path
 ) -> None:
     procs, address = fleet
+    server, ids, _ = hub
     write_flower_connection(tmp_path / "flwr", "edge", address, insecure=True)
     out = tmp_path / "result.json"
     app = tmp_path / "app"
-    write_flower_app(app, {"rounds": 2, "min-nodes": 3, "n-features": 5, "clip-norm": 0.5,
-                           "noise-multiplier": 1.0, "epsilon": 8.0, "out": str(out)})  # fmt: skip
+    write_flower_app(app, {"rounds": 2, "min-nodes": 3, "clip-norm": 0.5,
+                           "noise-multiplier": 1.0, "epsilon": 8.0, "hub-url": server.url,
+                           "out": str(out)},
+                     serverapp=HUB_SERVER_APP, clientapp=EDGE_CLIENT_APP)  # fmt: skip
     flwr = shutil.which("flwr", path=procs.env["PATH"])
     assert flwr is not None
     run = subprocess.run([flwr, "run", str(app), "edge", "--stream"], env=procs.env,
                          cwd=app, capture_output=True, text=True, timeout=240)  # fmt: skip
     assert "Successfully started run" in run.stdout, run.stdout + run.stderr
-    status = ""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        listing = subprocess.run([flwr, "ls", "edge", "--format", "json"], env=procs.env,
-                                 capture_output=True, text=True, timeout=60)  # fmt: skip
-        runs = json.loads(listing.stdout)["runs"]
-        status = runs[0]["status"] if runs else ""
-        if status.startswith("finished"):
-            break
-        time.sleep(1)
-    assert status == "finished:completed", status
+    status = run_status(flwr, procs.env)
+    assert status.get("status") == "finished:completed", status
+
     result = json.loads(out.read_text())
+    assert result["run_id"] == f"flower-{status['run-id']}" and result["error"] is None
     rows = result["history"]
     assert [r["round"] for r in rows] == [1, 2] and all(r["clients"] == 3 for r in rows)
-    from edgemark.federated import epsilon_spent
+    # The ServerApp refuses a name answer that holds anything but a valid name, so these
+    # names crossed the wire alone.
+    assert all(r["nodes"] == NAMES for r in rows)
+    assert len(result["params"]["fl"]) == 30 and any(v != 0 for v in result["params"]["fl"])
 
-    assert rows[-1]["epsilon"] == pytest.approx(epsilon_spent(2, 1.0, 1.0))
-    assert len(result["params"]["fl"]) == 6 and any(v != 0 for v in result["params"]["fl"])
+    ledger = httpx.get(f"{server.url}/v1/privacy/ledger", headers=ADMIN).json()
+    spent = epsilon_spent(2, 1.0, 1.0)
+    assert ledger["delta"] == 1e-6
+    assert [(r["round"], r["clients"]) for r in ledger["rounds"]] == [(1, 3), (2, 3)]
+    assert ledger["rounds"][-1]["epsilon_cumulative"] == pytest.approx(spent, rel=1e-12)
+    charged = {n["node_id"]: n["epsilon_federated"] for n in ledger["nodes"]}
+    assert charged == {ids[name]: pytest.approx(spent, rel=1e-12) for name in NAMES}

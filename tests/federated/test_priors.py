@@ -147,3 +147,16 @@ def test_base_variance_makes_the_fleet_rates_evidence_on_the_edge_default_prior(
         priors.policy_priors(n_features=1, base_variance=0.0)
     with pytest.raises(ConfigError, match="2 rates"):
         federated_offer_priors([np.zeros(3)], arms, clip_norm=1.0, noise_multiplier=0.0)
+
+
+def test_a_public_centre_lets_a_small_clip_norm_keep_the_rates() -> None:
+    center = FOUR.mean(axis=0) + np.array([0.02, -0.01, 0.01, 0.0])  # e.g. from DP reports
+    sent = [noised_rates(r, 0.15, 0.0, center=center) for r in FOUR]
+    assert max(float(np.linalg.norm(s)) for s in sent) < 0.15  # nothing is clipped
+    centred = federated_offer_priors(sent, ARMS, clip_norm=0.15, noise_multiplier=0.0,
+                                     center=center)  # fmt: skip
+    assert [centred.rates[a] for a in ARMS] == pytest.approx(FOUR.mean(axis=0).tolist())
+    # Without the centre the same clip norm would shrink every rate towards 0.
+    raw = federated_offer_priors([noised_rates(r, 0.15, 0.0) for r in FOUR], ARMS,
+                                 clip_norm=0.15, noise_multiplier=0.0)  # fmt: skip
+    assert all(raw.rates[a] < 0.5 * centred.rates[a] for a in ARMS)

@@ -105,8 +105,9 @@ class FederatedLearner:
     def offer_rates_for(self, task: dict[str, Any]) -> list[float]:
         """This node's answer to an ``offer_rates`` task: its conversion rate per arm of
         ``settings.offers`` from randomised traffic of training-consented users
-        (``randomised_outcomes``; 0.5 for an arm it has no exposure of), clipped to the
-        task's L2 norm, plus its share ``noise_std`` of the Gaussian noise: K floats."""
+        (``randomised_outcomes``; 0.5 for an arm it has no exposure of) minus the task's
+        ``params`` (a public centre, one per arm), clipped to the task's L2 norm, plus its
+        share ``noise_std`` of the Gaussian noise: K floats."""
         s = task["settings"]
         offers = [str(o) for o in s["offers"]]
         self.track_consent()
@@ -114,7 +115,8 @@ class FederatedLearner:
             self._db_path, offers, self.training_users(), s.get("experiment")
         )
         rates = node_rates(exposures, conversions, offers)
-        sent = noised_rates(rates, float(s["clip_norm"]), float(s["noise_std"]))
+        center = np.asarray(task["params"], dtype=np.float64)  # public: the task's centre
+        sent = noised_rates(rates, float(s["clip_norm"]), float(s["noise_std"]), center)
         return [float(v) for v in sent]
 
     def track_consent(self) -> None:

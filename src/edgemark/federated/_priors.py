@@ -1,7 +1,8 @@
 """Offer-policy priors learned across the fleet: each node contributes its per-offer
-conversion rates (a vector in [0, 1]^K, clipped and noised like a model update), the hub
-averages them into fleet-wide rates and turns them into Beta priors for Thompson sampling,
-as strong as the DP noise on the average allows and no stronger.
+conversion rates (a vector in [0, 1]^K, sent relative to a public centre, clipped and
+noised like a model update), the hub averages them into fleet-wide rates and turns them
+into Beta priors for Thompson sampling, as strong as the DP noise on the average allows and
+no stronger.
 
 One release costs ``epsilon_spent(1, z, 1)`` at node level; the vector never says how
 many users a node saw.
@@ -110,10 +111,24 @@ def node_rates(
     return np.asarray(out, dtype=np.float64)
 
 
-def noised_rates(rates: FloatArray, clip_norm: float, noise_std: float) -> FloatArray:
-    """What a node sends: its rates clipped to ``clip_norm`` plus its share of the noise."""
-    return clip_update(np.asarray(rates, dtype=np.float64), clip_norm) + (
-        gaussian_noise(rates.shape, noise_std) if noise_std > 0 else 0.0
+def noised_rates(
+    rates: FloatArray,
+    clip_norm: float,
+    noise_std: float,
+    center: npt.ArrayLike | None = None,
+) -> FloatArray:
+    """What a node sends: its rates minus ``center`` (default 0), clipped to ``clip_norm``,
+    plus its share of the noise.
+
+    A public centre near the fleet's rates (e.g. the rates the hub already has from the
+    nodes' DP reports: reusing a DP release costs nothing) leaves only each store's small
+    difference to clip, so a much smaller ``clip_norm``, and so less noise, will do.
+    """
+    values = np.asarray(rates, dtype=np.float64)
+    if center is not None:
+        values = values - np.asarray(center, dtype=np.float64)
+    return clip_update(values, clip_norm) + (
+        gaussian_noise(values.shape, noise_std) if noise_std > 0 else 0.0
     )
 
 
@@ -135,14 +150,16 @@ def federated_offer_priors(
     strength: float = 20.0,
     delta: float = DEFAULT_DELTA,
     expected: int | None = None,
+    center: npt.ArrayLike | None = None,
 ) -> OfferPriors:
     """Average the nodes' noised rate vectors into Beta priors of at most ``strength``
     pseudo-counts.
 
     ``contributions`` are ``noised_rates`` made with ``noise_std = rates_noise_std(C, z,
-    expected)`` (``expected`` defaults to the number of contributions); when fewer nodes
-    answered, the missing share of the noise is added here, so the sum always carries
-    N(0, (z·C)²) as the accountant assumes. The fleet rate r of an arm then has DP noise
+    expected)`` and the same ``center`` (added back to their mean here); ``expected``
+    defaults to the number of contributions. When fewer nodes answered, the missing share
+    of the noise is added here, so the sum always carries N(0, (z·C)²) as the accountant
+    assumes. The fleet rate r of an arm then has DP noise
     of standard deviation s = z·C·sqrt(max(n, expected)/expected)/n over n answers.
 
     The strength of an arm's prior is ``min(strength, r (1 - r) / s²)``: the number of
@@ -167,7 +184,8 @@ def federated_offer_priors(
     if sigma > 0 and n < m:
         total = total + gaussian_noise(total.shape, sigma * math.sqrt((m - n) / m))
     noise_std = sigma * math.sqrt(max(n, m) / m) / n
-    mean = np.clip(total / n, RATE_FLOOR, 1.0 - RATE_FLOOR)
+    offset = 0.0 if center is None else np.asarray(center, dtype=np.float64)
+    mean = np.clip(offset + total / n, RATE_FLOOR, 1.0 - RATE_FLOOR)
     eps = _release_epsilon(noise_multiplier, delta)
     rates = {o: float(r) for o, r in zip(offers, mean, strict=True)}
     pseudo = {

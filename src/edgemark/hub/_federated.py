@@ -4,9 +4,9 @@ on the node, and the trainer closes the task to collect the updates.
 
 A task has a kind (in its settings, so stored tasks need no migration): ``model`` (the
 default: DP-FedAvg on the propensity model) or ``offer_rates`` (each node sends its
-conversion rate per arm of ``offers``, clipped and noised, for the fleet's offer-policy
-priors; ``params`` then holds one value per arm, e.g. the current priors' rates). The hub
-stores vectors only: an update carries no row, no user and no count.
+conversion rate per arm of ``offers`` minus ``params``, a public centre with one value
+per arm, clipped and noised, for the fleet's offer-policy priors). The hub stores vectors
+only: an update carries no row, no user and no count.
 """
 
 from __future__ import annotations

@@ -10,6 +10,8 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from edgemark.features import FeatureSpec
 
@@ -108,6 +110,10 @@ def _feature(spec: FeatureSpec, f: object, usable: list[Ev], t: float) -> float:
         last_redeem = max((e.ts for e in usable if e.type == "redeem"), default=-math.inf)
         shown = [e for e in usable if e.type == "exposure" and inside(e.ts)]
         return float(min(f.cap, sum(1 for e in shown if e.ts > last_redeem)))
+    if spec.timezone is not None:  # the zone database's wall clock (whole seconds suffice:
+        # offsets and transitions are whole seconds, and this avoids datetime's µs rounding)
+        wall = datetime.fromtimestamp(math.floor(t), ZoneInfo(spec.timezone))
+        return float(wall.hour if kind == "hour_of_day" else wall.weekday())
     local = t + spec.utc_offset_hours * 3600
     if kind == "hour_of_day":
         return float(int((local % DAY) // 3600))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -122,21 +123,44 @@ _events = st.builds(
 )
 
 
+# Local time: the specs' own fixed offsets, or a zone with the streams moved to start two
+# days (whole hours) before one of its DST transitions, so they cross it.
+_zones = st.sampled_from(
+    [
+        (None, 0.0),
+        ("Europe/Berlin", 1792890000 - 2 * DAY - T0),  # 2026-10-25, 03:00 -> 02:00
+        ("America/New_York", 1772953200 - 2 * DAY - T0),  # 2026-03-08, 02:00 -> 03:00
+        ("Australia/Lord_Howe", 1791039600 - 2 * DAY - T0),  # 2026-10-04, 02:00 -> 02:30
+    ]
+)
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     events=st.lists(_events, min_size=1, max_size=40),
     cut_offsets=st.lists(_offsets, min_size=1, max_size=6),
     at_events=st.lists(st.integers(0, 39), max_size=4),
     seed=st.integers(0, 2**16),
+    zoned=_zones,
 )
 def test_parity_property(
-    events: list[Ev], cut_offsets: list[float], at_events: list[int], seed: int
+    events: list[Ev],
+    cut_offsets: list[float],
+    at_events: list[int],
+    seed: int,
+    zoned: tuple[str | None, float],
 ) -> None:
-    cuts = [T0 + off for off in cut_offsets] + [events[i % len(events)].ts for i in at_events]
+    zone, shift = zoned
+    events = [replace(e, ts=e.ts + shift) for e in events]
+    cuts = [T0 + shift + off for off in cut_offsets]
+    cuts += [events[i % len(events)].ts for i in at_events]
     cuts.append(max(e.ts for e in events) + 2 * DAY)
     arrival = arrive(random.Random(seed), events, cuts)
+    specs = (EDGY_SPEC, DEFAULT_SPEC)
+    if zone is not None:
+        specs = tuple(replace(s, utc_offset_hours=0.0, timezone=zone) for s in specs)
 
-    for spec in (EDGY_SPEC, DEFAULT_SPEC):
+    for spec in specs:
         assert replay_and_compare(spec, arrival, cuts) <= 1e-9
 
 

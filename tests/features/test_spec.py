@@ -119,3 +119,57 @@ def test_duplicate_names_are_rejected() -> None:
 def test_from_dict_rejects_garbage() -> None:
     with pytest.raises(FeatureError, match="not a feature spec"):
         FeatureSpec.from_dict({"features": [{"nope": 1}]})
+
+
+# Bundles in the field carry this hash: adding settings must not change a spec without them.
+DEFAULT_SPEC_HASH = "cf832847bf56700c7dfd829686b7c8bc95f41283e89aa1b1c7de9894b37de714"
+
+
+def test_default_spec_hash_is_unchanged_by_time_zones() -> None:
+    offset = FeatureSpec(DEFAULT_SPEC.features, utc_offset_hours=5.5)
+
+    assert DEFAULT_SPEC.spec_hash() == DEFAULT_SPEC_HASH
+    assert "timezone" not in DEFAULT_SPEC.to_dict()
+    assert offset.spec_hash() == "a2f0a331b67b38c9d1755e36dcc4361f4633a1f1ecea235013cf2fdaf60840de"
+
+
+def test_a_zoned_spec_round_trips_and_hashes_its_zone() -> None:
+    berlin = FeatureSpec(DEFAULT_SPEC.features, timezone="Europe/Berlin")
+    again = FeatureSpec.from_dict(json.loads(json.dumps(berlin.to_dict())))
+    york = FeatureSpec(DEFAULT_SPEC.features, timezone="America/New_York")
+
+    assert again == berlin and again.timezone == "Europe/Berlin"
+    assert len({berlin.spec_hash(), york.spec_hash(), DEFAULT_SPEC.spec_hash()}) == 3
+    assert again.spec_hash() == berlin.spec_hash()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"timezone": "Europe/Berlin", "utc_offset_hours": 1.0}, "not both"),
+        ({"timezone": "Europe/Berlinn"}, "unknown time zone 'Europe/Berlinn'"),
+        ({"timezone": "europe/berlin"}, "unknown time zone"),
+        ({"timezone": "../etc/passwd"}, "unknown time zone"),
+        ({"timezone": ""}, "IANA zone name"),
+        ({"timezone": 1}, "IANA zone name"),
+        ({"timezone": "localtime"}, "machine's own zone"),
+    ],
+)
+def test_bad_time_zones_are_rejected(kwargs: dict[str, object], reason: str) -> None:
+    with pytest.raises(FeatureError, match=reason):
+        FeatureSpec(DEFAULT_SPEC.features, **kwargs)  # type: ignore[arg-type]
+
+
+def test_no_zone_database_names_tzdata(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import zoneinfo
+
+    for name in ["tzdata", *(m for m in sys.modules if m.startswith("tzdata."))]:
+        monkeypatch.setitem(sys.modules, name, None)  # not installed
+    zoneinfo.reset_tzpath(to=[])
+    try:
+        zoneinfo.ZoneInfo.clear_cache(only_keys=["Pacific/Chatham"])
+        with pytest.raises(FeatureError, match=r"no time zone database.*tzdata"):
+            FeatureSpec(DEFAULT_SPEC.features, timezone="Pacific/Chatham")
+    finally:
+        zoneinfo.reset_tzpath()

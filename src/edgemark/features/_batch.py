@@ -16,6 +16,7 @@ from typing import Any
 from edgemark._extras import require
 from edgemark.errors import FeatureError
 from edgemark.features import _running as running
+from edgemark.features._local import CHUNK
 from edgemark.features._outcomes import Outcome, outcome_query
 from edgemark.features._plan import Plan
 from edgemark.features._prefix import Unsupported
@@ -143,7 +144,19 @@ def _features(con: Any, spec: FeatureSpec, reference: bool = False) -> Any:
             return matrix, pairs
     for statement in sql.prepare(revocations):
         con.execute(statement)
+    _zone_table(con, plan)
     return f"({sql.pair_query()})"
+
+
+def _zone_table(con: Any, plan: Plan) -> None:
+    """Register ``tz`` (start, off): the spec's zone offsets over the chunks of the pairs'
+    times (the table the other engines read), for the join plan's hour and weekday."""
+    if plan.local.zone is None:
+        return
+    pa = require("pyarrow", "train")
+    chunks = con.execute(f"SELECT DISTINCT floor(t / {float(CHUNK)!r}) FROM q").fetchall()
+    starts, offsets = plan.local.table(int(c[0]) for c in chunks)
+    con.register("tz", pa.table({"start": starts, "off": offsets}))
 
 
 def _category_universe(con: Any, plan: Plan) -> list[str] | None:

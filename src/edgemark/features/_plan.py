@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from edgemark.features._local import LocalTime
 from edgemark.features._spec import (
     BEHAVIOUR_TYPES,
     DAY_SECONDS,
@@ -52,6 +53,7 @@ class Plan:
         self.gap = float(spec.session_gap_minutes) * 60.0
         self.cap_days = float(spec.recency_cap_days)
         self.offset = float(spec.utc_offset_hours) * 3600.0
+        self.local = LocalTime(spec.timezone, self.offset)  # hour and weekday of a time
         self.ttl = spec.ttl_seconds
         self.columns: list[Column] = []
         self._index: dict[Column, int] = {}

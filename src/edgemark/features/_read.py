@@ -55,6 +55,7 @@ class Reader:
         self.age = [e.pos for e in of("session_age_minutes")]
         self.hour = [e.pos for e in of("hour_of_day")]
         self.weekday = [e.pos for e in of("day_of_week")]
+        self.context = plan.local.context  # hour and weekday of t
         self.windows = np.asarray(plan.windows, dtype=np.int64)
         self.zeros = [0.0] * plan.width
         self.no_sums = [self.zeros] * len(plan.windows)
@@ -86,13 +87,6 @@ class Memo:
         self.firsts = firsts
 
 
-def context_values(plan: Plan, t: float) -> tuple[float, float]:
-    """Hour of day and day of week (Monday = 0) of ``t`` at the spec's UTC offset."""
-    local = t + plan.offset
-    day = math.floor(local / DAY_SECONDS)
-    return float(math.floor((local - day * DAY_SECONDS) / 3600.0)), float((day + 3) % 7)
-
-
 def read_vector(reader: Reader, state: UserState | None, t: float) -> list[float]:
     """The feature values of ``state`` as of ``t`` (defaults when None, revoked or idle)."""
     plan = reader.plan
@@ -108,7 +102,7 @@ def read_vector(reader: Reader, state: UserState | None, t: float) -> list[float
             _counts(reader, state, memo.sums, cur, t, vals)
         _read_moving(reader, state, memo, cur, t, vals)
     if reader.hour or reader.weekday:
-        hour, weekday = context_values(plan, t)
+        hour, weekday = reader.context(t)
         for pos in reader.hour:
             vals[pos] = hour
         for pos in reader.weekday:

@@ -222,6 +222,7 @@ class _Assemble:
         self.end = prefix.through(self.first, 0, 0.0)  # last row at or before t
         self._sums: dict[Key, tuple[Array, bool]] = {}
         self._starts: tuple[tuple[Array, bool], Array] | None = None
+        self._context: tuple[Array, Array] | None = None
 
     def sums(self, key: Key) -> tuple[Array, bool]:
         if key not in self._sums:
@@ -263,11 +264,9 @@ class _Assemble:
         plan, p, kind, w = self.run.plan, self.p, e.kind, e.window
         t = p.t
         if kind in ("hour_of_day", "day_of_week"):
-            local = t + plan.offset
-            day = np.floor(local / float(DAY_SECONDS))
-            if kind == "hour_of_day":
-                return np.floor((local - day * float(DAY_SECONDS)) / 3600.0)
-            return ((day.astype(np.int64) + 3) % 7 + 7) % 7 * 1.0
+            if self._context is None:  # one offset lookup for both features
+                self._context = plan.local.hours_weekdays(t)
+            return self._context[0 if kind == "hour_of_day" else 1]
         if kind == "recency_days":
             values = p.column(f"l{self.run.lk_types.index(e.name)}")
             last = p.last(values > -np.inf, values, self.end)

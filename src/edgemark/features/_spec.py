@@ -16,6 +16,7 @@ from typing import Any
 
 from edgemark.errors import FeatureError
 from edgemark.events import EVENT_TYPES
+from edgemark.features._local import load_zone
 
 DAY_SECONDS = 86400
 RESERVED_NAMES = frozenset({"user", "label_time", "label", "ts"})
@@ -62,7 +63,8 @@ class Feature:
     the window per session started in it) and ``session_age_minutes`` (0 when no session
     is open); ``cart_abandonment`` (add_to_cart without a purchase within
     ``within_hours``); ``offer_fatigue`` (exposures since the last redeem, at most
-    ``cap``); ``hour_of_day`` and ``day_of_week`` (Monday = 0) of the decision time.
+    ``cap``); ``hour_of_day`` and ``day_of_week`` (Monday = 0) of the decision time in
+    the spec's local time.
 
     Examples
     --------
@@ -142,7 +144,8 @@ class FeatureSpec:
     Sessions end after ``session_gap_minutes`` idle. An event that arrives more than
     ``allowed_lateness_hours`` behind its user's newest event is too late: it is left out
     of every feature (a late consent revocation takes effect when it arrives instead).
-    Hour and day of week are read at ``utc_offset_hours``.
+    Hour and day of week are read in local time: in the IANA zone ``timezone`` (e.g.
+    ``"Europe/Berlin"``, DST-aware) if set, else at the fixed ``utc_offset_hours``.
 
     Examples
     --------
@@ -157,6 +160,7 @@ class FeatureSpec:
     session_gap_minutes: float = 30.0
     allowed_lateness_hours: float = 24.0
     utc_offset_hours: float = 0.0
+    timezone: str | None = None
     names: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -175,6 +179,13 @@ class FeatureSpec:
         offset = self.utc_offset_hours
         if isinstance(offset, bool) or not isinstance(offset, int | float) or abs(offset) > 14:
             raise FeatureError(f"utc_offset_hours must be within [-14, 14], got {offset!r}")
+        if self.timezone is not None:
+            load_zone(self.timezone)  # FeatureError for an unknown zone
+            if offset != 0:
+                raise FeatureError(
+                    f"set timezone ({self.timezone!r}) or utc_offset_hours ({offset!r}), not "
+                    "both: the zone's offset changes with DST; drop utc_offset_hours"
+                )
         names = tuple(f.name for f in features)
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
@@ -213,8 +224,11 @@ class FeatureSpec:
         return float(longest + self.bucket_seconds)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the spec as a JSON-safe dict; ``FeatureSpec.from_dict`` reverses it."""
-        return {
+        """Return the spec as a JSON-safe dict; ``FeatureSpec.from_dict`` reverses it.
+
+        ``timezone`` appears only when set, so a spec without one keeps the dict (and the
+        hash in every bundle built for it) it had before time zones existed."""
+        out: dict[str, Any] = {
             "bucket_seconds": self.bucket_seconds,
             "recency_cap_days": float(self.recency_cap_days),
             "session_gap_minutes": float(self.session_gap_minutes),
@@ -222,6 +236,9 @@ class FeatureSpec:
             "utc_offset_hours": float(self.utc_offset_hours),
             "features": [f.to_dict() for f in self.features],
         }
+        if self.timezone is not None:
+            out["timezone"] = self.timezone
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> FeatureSpec:
@@ -244,6 +261,7 @@ _SETTINGS = (
     "session_gap_minutes",
     "allowed_lateness_hours",
     "utc_offset_hours",
+    "timezone",
 )
 
 

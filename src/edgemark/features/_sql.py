@@ -303,9 +303,12 @@ class BatchSQL:
         sums = f"SELECT idx, {columns} FROM ({flagged}) GROUP BY idx"
         latest = self._asof_latest()
         features = ", ".join(f'{self._feature(e)} AS "{p.spec.names[e.pos]}"' for e in p.evals)
+        # A zone's offsets: the table ``tz`` (start, off) of ``LocalTime.table``, registered
+        # by the caller; each pair takes the last start at or before its time.
+        zone = " ASOF LEFT JOIN tz z ON q.t >= z.start" if p.local.zone is not None else ""
         return (
             f"WITH s AS ({sums}), l AS ({latest}) SELECT q.idx, q.u, q.t, {features} "
-            "FROM q LEFT JOIN s USING (idx) LEFT JOIN l USING (idx)"
+            f"FROM q LEFT JOIN s USING (idx) LEFT JOIN l USING (idx){zone}"
         )
 
     def _cart_cell(self, value: str, within: float) -> str:
@@ -350,7 +353,7 @@ class BatchSQL:
     def _feature(self, e: Eval) -> str:
         p = self.plan
         kind = e.kind
-        local = f"(q.t + {num(p.offset)})"
+        local = f"(q.t + {'z.off' if p.local.zone is not None else num(p.offset)})"
         day = f"floor({local} / {DAY_SECONDS}.0)"
         if kind == "hour_of_day":
             return f"floor(({local} - {day} * {DAY_SECONDS}.0) / 3600.0)"

@@ -98,3 +98,44 @@ def test_every_option_has_help() -> None:
     for name in ("frame", "spec"):
         command = group.commands["features"].commands[name]  # type: ignore[attr-defined]
         assert command.help and all(getattr(p, "help", None) for p in command.params)
+
+
+def test_spec_and_frame_in_a_time_zone(tmp_path: Path) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from edgemark.features import FeatureSpec
+
+    zoned = FeatureSpec(DEFAULT_SPEC.features, timezone="America/New_York")
+    printed = CliRunner().invoke(_app(), ["features", "spec", "--timezone", "America/New_York"])
+    out = tmp_path / "f.parquet"
+    args = ["features", "frame", "--log", str(_log(tmp_path)), "--out", str(out),
+            "--timezone", "America/New_York", "--json"]  # fmt: skip
+
+    result = CliRunner().invoke(_app(), args)
+
+    assert printed.exit_code == 0 and result.exit_code == 0, result.output
+    spec = json.loads(printed.output)
+    assert spec["timezone"] == "America/New_York" and spec["spec_hash"] == zoned.spec_hash()
+    assert zoned.spec_hash() != DEFAULT_SPEC.spec_hash()
+    figures = json.loads(result.output)
+    assert (figures["spec_hash"], figures["timezone"]) == (zoned.spec_hash(), "America/New_York")
+    frame = pd.read_parquet(out)
+    walls = [datetime.fromtimestamp(t, ZoneInfo("America/New_York")) for t in frame["label_time"]]
+    assert list(frame["hour_of_day"]) == [w.hour for w in walls] == [19] * len(frame)
+    assert list(frame["day_of_week"]) == [w.weekday() for w in walls]
+    assert frame.attrs["feature_spec_hash"] == zoned.spec_hash()  # what 'train' stamps
+
+
+def test_bad_time_zones_in_the_cli(tmp_path: Path) -> None:
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps({**DEFAULT_SPEC.to_dict(), "utc_offset_hours": 2.0}))
+    unknown = CliRunner().invoke(_app(), ["features", "spec", "--timezone", "Mars/Olympus"])
+    both = CliRunner().invoke(
+        _app(),
+        ["features", "frame", "--log", str(_log(tmp_path)), "--out", str(tmp_path / "f.parquet"),
+         "--spec", str(spec_file), "--timezone", "Europe/Berlin"],
+    )  # fmt: skip
+
+    assert unknown.exit_code == 5 and "unknown time zone 'Mars/Olympus'" in unknown.output
+    assert both.exit_code == 5 and "not both" in both.output

@@ -178,3 +178,22 @@ def test_train_next_category_on_a_simulated_log(tmp_path: Path) -> None:
     assert 0 < figures["baseline_popularity_hit_rate_at_5"] <= 1
     assert 0 < figures["ndcg_at_5"] <= 1
     assert (tmp_path / "nc" / "model.onnx").is_file()
+
+
+def test_train_stamps_the_spec_hash_the_frame_records(
+    tmp_path: Path, make_frame: MakeFrame
+) -> None:
+    """A frame from 'features frame' records its spec (e.g. one in a time zone, whose names
+    equal the library's); the model card carries that hash, not a guess from the names."""
+    frame, _ = make_frame(n=3000, seed=9)
+    frame.attrs["feature_spec_hash"] = "ab" * 32
+    frame.to_parquet(tmp_path / "frame.parquet")
+    out = tmp_path / "model"
+
+    result = CliRunner().invoke(
+        _app(),
+        ["train", "propensity", "--frame", str(tmp_path / "frame.parquet"), "--out", str(out)],
+    )
+
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "card.json").read_text())["feature_spec_hash"] == "ab" * 32

@@ -10,20 +10,29 @@ import typer
 
 from edgemark.cli._output import console, handled_errors, print_json
 
+_TIMEZONE_HELP = (
+    "IANA time zone for hour_of_day and day_of_week, DST-aware (e.g. Europe/Berlin); "
+    "default: the spec's own (the built-in library: UTC)."
+)
 
-def _load_spec(path: Path | None) -> Any:
+
+def _load_spec(path: Path | None, timezone: str | None = None) -> Any:
+    """The spec of ``path`` (default: the built-in library), in ``timezone`` if given."""
+    from dataclasses import replace
+
     from edgemark.features import DEFAULT_SPEC, FeatureSpec
 
-    if path is None:
-        return DEFAULT_SPEC
-    import json
+    spec = DEFAULT_SPEC
+    if path is not None:
+        import json
 
-    from edgemark.errors import ConfigError
+        from edgemark.errors import ConfigError
 
-    try:
-        return FeatureSpec.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read feature spec {path}: {exc}") from exc
+        try:
+            spec = FeatureSpec.from_dict(json.loads(path.read_text()))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot read feature spec {path}: {exc}") from exc
+    return spec if timezone is None else replace(spec, timezone=timezone)
 
 
 def register(app: typer.Typer) -> None:
@@ -57,6 +66,7 @@ def register(app: typer.Typer) -> None:
                 help="Feature spec JSON (from 'features spec'); default: the built-in library.",
             ),
         ] = None,
+        timezone: Annotated[str | None, typer.Option("--timezone", help=_TIMEZONE_HELP)] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
     ) -> None:
         """Build a point-in-time training frame (users with training consent only)."""
@@ -64,12 +74,14 @@ def register(app: typer.Typer) -> None:
         from edgemark.features import Outcome, build_training_frame, label_schedule
 
         with handled_errors():
-            spec = _load_spec(spec_file)
+            spec = _load_spec(spec_file, timezone)
             outcomes = [Outcome.parse(o) for o in outcome] if outcome else None
             longest = max([horizon_days, *(o.horizon_days for o in outcomes or [])])
             log = EventLog(log_dir)
             times = label_schedule(log, every_days, longest)
             data = build_training_frame(log, spec, times, horizon_days, outcomes=outcomes)
+            # 'train' stamps the model (and bundle) with the spec the frame was built with.
+            data.attrs["feature_spec_hash"] = spec.spec_hash()
             out.parent.mkdir(parents=True, exist_ok=True)
             data.to_parquet(out, index=False)
             first = (outcomes or [Outcome("label", "purchase", horizon_days)])[0].name
@@ -81,6 +93,7 @@ def register(app: typer.Typer) -> None:
                 "outcomes": [c for c in data.columns[2 + len(spec.names) :]],
                 "features": list(spec.names),
                 "spec_hash": spec.spec_hash(),
+                "timezone": spec.timezone,
                 "out": str(out),
             }
             if as_json:
@@ -98,20 +111,26 @@ def register(app: typer.Typer) -> None:
         out: Annotated[
             Path | None, typer.Option("--out", help="Write the spec JSON here (default: stdout).")
         ] = None,
+        timezone: Annotated[
+            str | None,
+            typer.Option(
+                "--timezone",
+                help="IANA time zone for hour_of_day and day_of_week, DST-aware (e.g. "
+                "Europe/Berlin); default: UTC. One spec, one zone: a bundle per zone.",
+            ),
+        ] = None,
     ) -> None:
         """Print the built-in feature library as JSON (edit it and pass it to --spec)."""
         import json
 
-        from edgemark.features import DEFAULT_SPEC
-
         with handled_errors():
-            text = json.dumps(
-                {**DEFAULT_SPEC.to_dict(), "spec_hash": DEFAULT_SPEC.spec_hash()}, indent=2
-            )
+            spec = _load_spec(None, timezone)
+            text = json.dumps({**spec.to_dict(), "spec_hash": spec.spec_hash()}, indent=2)
             if out is None:
                 typer.echo(text)
             else:
                 out.write_text(text + "\n")
-                console.print(f"Wrote {out} ({len(DEFAULT_SPEC.names)} features)")
+                zone = f", time zone {spec.timezone}" if spec.timezone else ""
+                console.print(f"Wrote {out} ({len(spec.names)} features{zone})")
 
     app.add_typer(features, name="features")

@@ -112,6 +112,9 @@ def _train_binary(kind: str, frame: Path, out: Path, options: dict[str, Any]) ->
     data = _read_frame(frame)
     names = [str(c) for c in data.columns if c not in _NOT_FEATURES]
     spec_hash = DEFAULT_SPEC.spec_hash() if names == list(DEFAULT_SPEC.names) else ""
+    # A frame from 'features frame' records its spec (a zone or offset changes the hash
+    # but not the names), so the bundle names the spec it was trained on.
+    spec_hash = str(data.attrs.get("feature_spec_hash", spec_hash))
     config = FactoryConfig(
         kind=kind,
         horizon_days=options["horizon_days"],

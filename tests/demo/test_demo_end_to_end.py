@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from edgemark.demo import DemoSettings, run_demo, write_outputs
+from edgemark.demo._wire import wire_violations
 from edgemark.features import DEFAULT_SPEC
 
 pytestmark = pytest.mark.slow
@@ -117,39 +118,6 @@ def test_a_node_composes_guarded_copy_for_the_best_offer(demo_out: Path) -> None
 
 # -- federated rounds and what crossed the wire -------------------------------------------
 
-ALLOWED_REQUESTS = {
-    ("POST", "/v1/heartbeats"),
-    ("GET", "/v1/assignment"),
-    ("GET", "/v1/bundles/*"),
-    ("POST", "/v1/reports"),
-    ("GET", "/v1/federated/task"),
-    ("POST", "/v1/federated/updates"),
-}
-HEARTBEAT_KEYS = {
-    "active_version", "bundle_error", "decisions_by_version", "health", "latency_p50_us",
-    "latency_p99_us", "reason", "version", "decide_p99_us", "decisions", "errors",
-    "holdout_conversions", "holdout_exposures", "treatment_conversions", "treatment_exposures",
-}  # fmt: skip
-REPORT_KEYS = {
-    "reports", "arm", "conversions", "count_noise_scale", "day", "epsilon", "experiment",
-    "exposures", "idempotency_key", "max_contributions", "revenue", "revenue_noise_scale",
-    "revenue_sq", "revenue_sq_noise_scale",
-}  # fmt: skip
-
-
-def _keys(value: object) -> set[str]:
-    if isinstance(value, dict):
-        out = set(value)
-        for key, item in value.items():
-            if key == "decisions_by_version":  # a count per bundle version
-                assert all(isinstance(n, int) for n in item.values())
-                continue
-            out |= _keys(item)
-        return out
-    if isinstance(value, list):
-        return set().union(*(_keys(v) for v in value)) if value else set()
-    return set()
-
 
 def _node_pseudonyms(work: Path) -> set[str]:
     import sqlite3
@@ -174,27 +142,13 @@ def test_only_heartbeats_dp_aggregates_and_noised_updates_cross_the_wire(demo_ou
     assert "cust-" not in raw
     assert not {p for p in pseudonyms if p in raw}, "a pseudonymous user id left a node"
     n_params = len(DEFAULT_SPEC.names) + 1  # the logistic model's weights and bias
-    seen: dict[str, int] = {}
-    for request in wire:
-        path = re.sub(r"^/v1/bundles/.+$", "/v1/bundles/*", request["path"].split("?")[0])
-        assert (request["method"], path) in ALLOWED_REQUESTS, request["path"]
-        seen[path] = seen.get(path, 0) + 1
-        body = request.get("json")
-        assert "raw" not in request  # every body is JSON
-        if request["method"] == "GET":
-            assert body is None
-        elif path == "/v1/heartbeats":
-            assert _keys(body) <= HEARTBEAT_KEYS, _keys(body) - HEARTBEAT_KEYS
-        elif path == "/v1/reports":
-            assert _keys(body) <= REPORT_KEYS, _keys(body) - REPORT_KEYS
-            for row in body["reports"]:  # DP-noised aggregates, with their noise recorded
-                assert row["epsilon"] > 0 and row["count_noise_scale"] > 0
-        else:  # a model update: one float vector, clipped then noised, nothing else
-            assert set(body) == {"task_id", "update"}
-            update = body["update"]
-            assert len(update) == n_params and all(isinstance(v, float) for v in update)
-    assert seen["/v1/federated/updates"] == 4 * len(summary["federated"]["rounds"])
-    assert seen["/v1/reports"] > 0 and seen["/v1/heartbeats"] > 0
+    n_arms = len(summary["offer_priors"]["arms"])  # an offer-rate answer: K floats
+    assert wire_violations(wire, {n_params, n_arms}) == []
+    updates = [r["json"]["update"] for r in wire if r["path"] == "/v1/federated/updates"]
+    assert sum(len(u) == n_params for u in updates) == 4 * len(summary["federated"]["rounds"])
+    assert sum(len(u) == n_arms for u in updates) == 4  # one offer-rates round
+    assert any(r["path"] == "/v1/reports" for r in wire)
+    assert any(r["path"] == "/v1/heartbeats" for r in wire)
 
 
 def test_federated_rounds_are_accounted_and_shown_next_to_the_central_model(
@@ -209,15 +163,62 @@ def test_federated_rounds_are_accounted_and_shown_next_to_the_central_model(
     assert 0.55 < fed["auc_central"] < 0.9
     # Four nodes make node-level DP expensive; the federated model still learns something.
     assert fed["auc_federated"] > 0.5
-    assert [r["epsilon_cumulative"] for r in ledger["rounds"]] == pytest.approx(eps)
+    model_rounds = [r for r in ledger["rounds"] if r["auc"] is not None]
+    assert [r["epsilon_cumulative"] for r in model_rounds] == pytest.approx(eps)
     by_node = {n["node_id"]: n for n in ledger["nodes"]}
     assert len(by_node) == 4
     reports = summary["privacy"]["epsilon_spent_by_node"]
+    federated = eps[-1] + summary["offer_priors"]["epsilon"]  # the two runs add up
     for node in by_node.values():
-        assert node["epsilon_federated"] == pytest.approx(eps[-1])
-        assert node["epsilon_spent"] == pytest.approx(node["epsilon_reports"] + eps[-1])
+        assert node["epsilon_federated"] == pytest.approx(federated)
+        assert node["epsilon_spent"] == pytest.approx(node["epsilon_reports"] + federated)
     assert sorted(n["epsilon_reports"] for n in by_node.values()) == pytest.approx(
         sorted(reports.values())
     )
     page = (demo_out / "report.html").read_text()
     assert "Federated learning (DP-FedAvg)" in page and "Privacy ledger (hub)" in page
+
+
+def test_offer_priors_flow_from_the_nodes_through_the_ledger_into_v2(demo_out: Path) -> None:
+    import math
+    import tarfile
+
+    from edgemark.federated import OfferPriors
+
+    summary = json.loads((demo_out / "summary.json").read_text())
+    priors, ledger = summary["offer_priors"], summary["privacy_ledger"]
+    arms = priors["arms"]
+    assert arms[0] == "none" and priors["clients"] == 4 and priors["skipped"] is None
+    # Released once at node level; the hub's ledger holds it (no AUC: not a model round).
+    assert 0.97 * priors["epsilon_budget"] <= priors["epsilon"] <= priors["epsilon_budget"]
+    releases = [r for r in ledger["rounds"] if r["auc"] is None]
+    assert [(r["round"], r["clients"]) for r in releases] == [(1, 4)]
+    assert releases[0]["epsilon_cumulative"] == pytest.approx(priors["epsilon"])
+    # The noise on each fleet rate is z*C/4; the noised rates sit within 4 sd of the exact
+    # mean of the nodes' rates (which a wrong arm order, consent or layer would miss).
+    sd = priors["noise_multiplier"] * priors["clip_norm"] / 4
+    assert priors["noise_std"] == pytest.approx(sd)
+    for arm in arms:
+        assert 0.08 < priors["exact_rates"][arm] < 0.35, arm  # real rates, not the 0.5 fill
+        assert abs(priors["rates"][arm] - priors["exact_rates"][arm]) < 4 * sd, arm
+        r = priors["rates"][arm]
+        assert priors["strength"][arm] == pytest.approx(min(20.0, r * (1 - r) / sd**2))
+    # v2 as the hub stores it carries exactly these priors for every offer.
+    with tarfile.open(demo_out / "work" / "hub-bundles" / "v2.tar.gz") as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
+    in_bundle = manifest["policy"]["priors"]
+    strength = priors["strength"]
+    rebuilt = OfferPriors(
+        alpha={a: priors["rates"][a] * strength[a] for a in arms},
+        beta={a: (1 - priors["rates"][a]) * strength[a] for a in arms},
+        rates=priors["rates"], epsilon=priors["epsilon"], delta=priors["delta"],
+    ).policy_priors(len(DEFAULT_SPEC.names), base_variance=priors["base_variance"])  # fmt: skip
+    assert set(in_bundle) == set(arms[1:]) == set(priors["bias"])
+    for offer, prior in in_bundle.items():
+        for key in ("mean", "variance"):
+            assert prior[key] == pytest.approx(rebuilt[offer][key]), (offer, key)
+        assert prior["mean"][0] == pytest.approx(priors["bias"][offer]["mean"])
+        assert len(prior["mean"]) == 2 + len(DEFAULT_SPEC.names)  # the edge's context size
+        assert math.isfinite(prior["variance"][0]) and prior["variance"][0] < 0.5
+    page = (demo_out / "report.html").read_text()
+    assert "Federated offer priors" in page and f"{priors['rates']['none']:.3f}" in page

@@ -19,6 +19,8 @@ from edgemark.errors import ConfigError
         ({"customers": 50}, "at least 200 customers"),
         ({"v2_day": 9, "v3_day": 8}, "v2_day < v3_day"),
         ({"holdout_share": 1.0}, "holdout_share"),
+        ({"offer_priors_epsilon": -1.0}, "offer_priors_epsilon"),
+        ({"offer_priors_epsilon": float("nan")}, "offer_priors_epsilon"),
     ],
 )
 def test_invalid_settings_are_refused(kwargs: dict[str, object], fragment: str) -> None:

@@ -1,4 +1,5 @@
-"""The federated-learning and privacy-ledger section of the demo's report and summary."""
+"""The federated-learning, offer-priors and privacy-ledger sections of the demo's report
+and summary."""
 
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def federated_html(summary: dict[str, Any]) -> str:
             "<table><tr><th>round</th><th>clients</th><th>AUC</th><th>epsilon</th></tr>"
             f"{rows}</table>" + (f"<p>Stopped: {html.escape(stopped)}</p>" if stopped else "")
         )
+    parts.append(offer_priors_html(summary.get("offer_priors") or {}))
     if ledger:
         node_rows = "".join(
             f"<tr><td>{html.escape(n['node_id'])}</td><td>{n['epsilon_reports']:.2f}</td>"
@@ -50,4 +52,49 @@ def federated_html(summary: dict[str, Any]) -> str:
             "<table><tr><th>node</th><th>reports</th><th>federated</th><th>total</th></tr>"
             f"{node_rows}</table>"
         )
+    return "\n".join(parts)
+
+
+def offer_priors_html(priors: dict[str, Any]) -> str:
+    """The fleet's per-arm conversion rates (one DP release) next to the exact rates the
+    nodes measured, the prior strength the noise allows, and v2's starting point."""
+    parts = ["<h2>Federated offer priors (v2's policy)</h2>"]
+    if not priors:
+        return parts[0] + "<p>No offer-priors round in this run.</p>"
+    if priors.get("skipped"):
+        return parts[0] + f"<p>Skipped: {html.escape(str(priors['skipped']))}.</p>"
+    rows = []
+    for arm in priors["arms"]:
+        bias = priors["bias"].get(arm)
+        start = (
+            "baseline" if bias is None else f"{bias['mean']:+.3f} ± {bias['variance'] ** 0.5:.3f}"
+        )
+        exact = priors["exact_rates"].get(arm)
+        rows.append(
+            f"<tr><td>{html.escape(arm)}</td><td>{priors['center'][arm]:.3f}</td>"
+            f"<td>{priors['rates'][arm]:.3f}</td>"
+            f"<td>{'n/a' if exact is None else f'{exact:.3f}'}</td>"
+            f"<td>{priors['strength'][arm]:.1f}</td><td>{start}</td></tr>"
+        )
+    parts.append(
+        f"<p>Before v2 was built, each of the {priors['clients']} nodes sent one vector: its "
+        "conversion rate per arm on randomised traffic (holdout: no offer; explore: a random "
+        "offer) of users with training consent, minus a public centre (the fleet's rates "
+        "from the hub's DP reports, free to reuse), clipped to L2 norm "
+        f"{priors['clip_norm']:g} ({priors['clipped_nodes']} nodes clipped) plus its share "
+        "of Gaussian noise. The hub averaged them: "
+        f"node-level epsilon {priors['epsilon']:.2f} at delta {priors['delta']:g} (noise "
+        f"multiplier {priors['noise_multiplier']:.2f}), so each fleet rate carries noise of "
+        f"standard deviation {priors['noise_std']:.3f}. A prior is worth r(1-r)/sd² "
+        f"observations, at most {priors['strength_cap']:g}. "
+        "v2's contextual policy starts each offer's logit difference from no offer at the "
+        "fleet's figure, as evidence on the edge's own prior (offers do nothing, variance "
+        f"{priors['base_variance']:g}); nodes that already learned under v1 keep their "
+        "posterior, so the priors seed nodes that start fresh.</p>"
+        "<table><tr><th>arm</th><th>centre (DP reports)</th><th>fleet rate (DP)</th>"
+        "<th>exact mean of node rates</th>"
+        "<th>prior strength</th><th>v2 prior: logit vs no offer (mean ± sd)</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
     return "\n".join(parts)

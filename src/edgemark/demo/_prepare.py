@@ -1,7 +1,9 @@
 """The hub-side preparation of the demo: history → ingest → training frame → models → bundles.
 
 Everything here is what a retailer's data team would run before a rollout; it writes
-into ``work_dir`` and returns the paths and figures the rest of the demo needs.
+into ``work_dir`` and returns the paths and figures the rest of the demo needs. v1 is
+signed at once; v2 (and the rogue v3) are built mid-run by ``build_rollout_bundles``,
+after the fleet's offer-priors round, so v2's policy can carry those priors.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ ROGUE_KEY = "rogue"
 
 @dataclass(frozen=True)
 class Prepared:
-    """What the preparation produced: bundle archives by version, figures, trust dir."""
+    """What the preparation produced: bundle archives by version (v1 at first; v2 and v3
+    once ``build_rollout_bundles`` ran), figures, trust dir, and what v2 is built from."""
 
     bundles: dict[str, bytes]
     model_metrics: dict[str, dict[str, Any]]
@@ -40,6 +43,9 @@ class Prepared:
     heldout_x: Any = None
     heldout_y: Any = None
     central_auc: float | None = None
+    work_dir: Path = Path()
+    offers: list[dict[str, Any]] = field(default_factory=list)  # as the bundles carry them
+    pack_files: dict[str, Path] = field(default_factory=dict)  # v2's content pack
 
 
 def policy_for(holdout_share: float, epsilon: float, seed: int) -> dict[str, Any]:
@@ -60,7 +66,7 @@ def policy_for(holdout_share: float, epsilon: float, seed: int) -> dict[str, Any
 def prepare(
     world: RetailWorld, work_dir: Path, *, holdout_share: float, epsilon: float, seed: int
 ) -> Prepared:
-    """Generate and ingest the history, train v1 and v2, sign v1, v2 and a rogue v3."""
+    """Generate and ingest the history, train v1 and v2, sign v1."""
     export_dir = work_dir / "shop-export"
     gen = generate(world.config, export_dir)
     log = EventLog(work_dir / "event-log")
@@ -88,34 +94,69 @@ def prepare(
     generate_keypair(keys_dir, ROGUE_KEY)
     (trust_dir / f"{FLEET_KEY}.pub").write_bytes((keys_dir / f"{FLEET_KEY}.pub").read_bytes())
 
-    policy = policy_for(holdout_share, epsilon, seed)
-    offers = [o.to_dict() for o in world.offers]
-    plan = {"v1": ("v1", FLEET_KEY), "v2": ("v2", FLEET_KEY), "v3": ("v2", ROGUE_KEY)}
-    pack_files, catalog = _content_pack(work_dir / "content", seed)
-    bundles: dict[str, bytes] = {}
-    for version, (model_name, key_id) in plan.items():
-        model_dir = work_dir / "models" / model_name
+    for name, model in models.items():
+        model_dir = work_dir / "models" / name
         model_dir.mkdir(parents=True, exist_ok=True)
-        model_path = export_onnx(models[model_name], model_dir / "model.onnx")
-        bundle_dir = build_bundle(
-            work_dir / "bundles" / version,
-            name="propensity-offers",
-            version=version,
-            files={"model.onnx": model_path, **(pack_files if version == "v2" else {})},
-            feature_spec_hash=DEFAULT_SPEC.spec_hash(),
-            offers=offers,
-            policy=policy,
-            metrics=dict(models[model_name].metrics_),
-            signing_key=load_signing_key(keys_dir / f"{key_id}.key"),
-            key_id=key_id,
-        )
-        bundles[version] = pack_bundle(bundle_dir)
+        export_onnx(model, model_dir / "model.onnx")
+    pack_files, catalog = _content_pack(work_dir / "content", seed)
     metrics = {name: dict(m.metrics_) for name, m in models.items()}
     held = frame[frame["label_time"] > cut]
     x_held = held[names].to_numpy(np.float64)
     y_held = held["label"].to_numpy(np.float64)
     central = auc(y_held, models["v1"].predict(x_held))
-    return Prepared(bundles, metrics, ingest, trust_dir, policy, catalog, x_held, y_held, central)
+    prepared = Prepared(
+        bundles={},
+        model_metrics=metrics,
+        ingest=ingest,
+        trust_dir=trust_dir,
+        policy=policy_for(holdout_share, epsilon, seed),
+        catalog=catalog,
+        heldout_x=x_held,
+        heldout_y=y_held,
+        central_auc=central,
+        work_dir=work_dir,
+        offers=[o.to_dict() for o in world.offers],
+        pack_files=pack_files,
+    )
+    prepared.bundles["v1"] = _bundle(prepared, "v1", "v1", FLEET_KEY, prepared.policy, {})
+    return prepared
+
+
+def build_rollout_bundles(
+    prepared: Prepared, priors: dict[str, Any] | None = None
+) -> dict[str, bytes]:
+    """Sign v2 (the model trained on all the history, the content pack and, when given,
+    the fleet's offer priors as ``policy["priors"]``) and the rogue v3 (the same, signed
+    by a key the nodes do not trust); add both to ``prepared.bundles`` and return them."""
+    policy = {**prepared.policy, **({"priors": priors} if priors else {})}
+    for version, key_id in (("v2", FLEET_KEY), ("v3", ROGUE_KEY)):
+        bundle = _bundle(prepared, version, "v2", key_id, policy, prepared.pack_files)
+        prepared.bundles[version] = bundle
+    return {v: prepared.bundles[v] for v in ("v2", "v3")}
+
+
+def _bundle(
+    prepared: Prepared,
+    version: str,
+    model_name: str,
+    key_id: str,
+    policy: dict[str, Any],
+    extra_files: dict[str, Path],
+) -> bytes:
+    work_dir = prepared.work_dir
+    bundle_dir = build_bundle(
+        work_dir / "bundles" / version,
+        name="propensity-offers",
+        version=version,
+        files={"model.onnx": work_dir / "models" / model_name / "model.onnx", **extra_files},
+        feature_spec_hash=DEFAULT_SPEC.spec_hash(),
+        offers=prepared.offers,
+        policy=policy,
+        metrics=dict(prepared.model_metrics[model_name]),
+        signing_key=load_signing_key(work_dir / "keys" / f"{key_id}.key"),
+        key_id=key_id,
+    )
+    return pack_bundle(bundle_dir)
 
 
 def _content_pack(root: Path, seed: int) -> tuple[dict[str, Path], list[dict[str, Any]]]:

@@ -66,6 +66,7 @@ def build_summary(run: DemoRun) -> dict[str, Any]:
         },
         "content": _content_summary(run.content),
         **federated_summary(run.federated, run.privacy_ledger),
+        "offer_priors": run.offer_priors,
         "decisions": len(run.decisions),
         "rejected_events": run.rejected_events,
         "wall_time_s": run.wall_time_s,

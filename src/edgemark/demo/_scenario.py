@@ -23,15 +23,16 @@ from typing import Any
 
 import numpy as np
 
+from edgemark.demo._copy import compose_copy
 from edgemark.demo._federated import FederatedRounds
 from edgemark.demo._node_client import LocalNodeClient
-from edgemark.demo._prepare import DAY, Prepared, prepare
+from edgemark.demo._offer_priors import OfferPriorsRound
+from edgemark.demo._prepare import DAY, Prepared, build_rollout_bundles, prepare
 from edgemark.demo._processes import ManagedProcess, start_edgemark, wait_healthy
 from edgemark.demo._settings import DemoSettings
 from edgemark.demo._wire import WireTap
-from edgemark.errors import ConfigError, EdgeError
+from edgemark.errors import ConfigError
 from edgemark.hub import AdminClient, fetch_privacy_ledger
-from edgemark.measure import uplift_from_reports
 from edgemark.sim import RetailWorld, SimConfig, Visit
 
 Progress = Callable[[str, int, int], None]
@@ -62,8 +63,10 @@ class DemoRun:
     wall_time_s: float = 0.0
     content: dict[str, Any] = field(default_factory=dict)
     federated: dict[str, Any] = field(default_factory=dict)
+    offer_priors: dict[str, Any] = field(default_factory=dict)
     privacy_ledger: dict[str, Any] = field(default_factory=dict)
     wire_log: Path | None = None
+    watermarks: dict[str, float] = field(default_factory=dict)  # latest record per node
 
 
 class _Terminated(KeyboardInterrupt):
@@ -95,7 +98,7 @@ def run_demo(settings: DemoSettings, progress: Progress | None = None) -> DemoRu
             seed=settings.seed,
         )
     )
-    report("Training and signing bundles v1, v2 and a rogue v3", 0, 1)
+    report("Training models, signing bundle v1", 0, 1)
     prepared = prepare(
         world,
         work,
@@ -103,7 +106,7 @@ def run_demo(settings: DemoSettings, progress: Progress | None = None) -> DemoRu
         epsilon=settings.epsilon_per_report,
         seed=settings.seed,
     )
-    report("Training and signing bundles v1, v2 and a rogue v3", 1, 1)
+    report("Training models, signing bundle v1", 1, 1)
     run = DemoRun(
         settings=settings,
         prepared=prepared,
@@ -126,11 +129,16 @@ def run_demo(settings: DemoSettings, progress: Progress | None = None) -> DemoRu
                 settings, work, world, admin, prepared, children, report, node_hub
             )
             fl = _federated_rounds(settings, admin.base_url, token, prepared)
-            _drive(settings, world, admin, clients, run, report, fl)
+            priors = _offer_priors_round(settings, world, admin.base_url, token, prepared)
+            _drive(settings, world, admin, clients, run, report, fl, priors)
+            if priors is not None:
+                run.offer_priors = priors.summary(run.decisions)
             run.rollouts = admin.rollouts()["rollouts"]
             run.nodes = admin.nodes()["nodes"]
             run.reports = admin.reports()["reports"]
-            run.content = _compose_copy(world, clients, run)
+            run.content = compose_copy(
+                world, clients, run.reports, run.decisions, prepared.catalog, settings.seed
+            )
             if fl is not None:
                 run.federated = fl.summary(prepared.central_auc or float("nan"))
             run.privacy_ledger = fetch_privacy_ledger(admin.base_url, token)
@@ -174,6 +182,20 @@ def _federated_rounds(
                            prepared.heldout_y)  # fmt: skip
 
 
+def _offer_priors_round(
+    settings: DemoSettings, world: RetailWorld, hub_url: str, token: str, prepared: Prepared
+) -> OfferPriorsRound | None:
+    if settings.offer_priors_epsilon == 0:
+        return None
+    policy = prepared.policy
+    return OfferPriorsRound(
+        hub_url, token, list(world.nodes), ["none", *(o.id for o in world.offers)],
+        str(policy["experiment"]), settings.offer_priors_epsilon,
+        float(policy["lookback_hours"]) * 3600.0,
+        base_variance=0.5 * float(policy.get("prior_variance", 1.0)),  # the edge's default
+    )  # fmt: skip
+
+
 def _start_hub(
     settings: DemoSettings, work: Path, children: list[ManagedProcess]
 ) -> tuple[AdminClient, str]:
@@ -214,8 +236,7 @@ def _start_nodes(
     report: Progress,
     hub_url: str,
 ) -> list[LocalNodeClient]:
-    for version in ("v1", "v2", "v3"):
-        admin.upload_bundle(prepared.bundles[version])
+    admin.upload_bundle(prepared.bundles["v1"])  # v2 and v3 follow the offer-priors round
     started: list[ManagedProcess] = []
     for index, node in enumerate(world.nodes):
         report("Enrolling and starting edge nodes", index, len(world.nodes))
@@ -246,7 +267,9 @@ def _start_nodes(
             env={
                 **settings.extra_env,
                 "EDGEMARK_NODE_TOKEN": node_token,
-                "EDGEMARK_FEDERATED": "1" if settings.federated_rounds else "0",
+                "EDGEMARK_FEDERATED": "1"
+                if settings.federated_rounds or settings.offer_priors_epsilon
+                else "0",
             },
         )
         children.append(child)
@@ -267,6 +290,7 @@ def _drive(
     run: DemoRun,
     report: Progress,
     fl: FederatedRounds | None = None,
+    priors: OfferPriorsRound | None = None,
 ) -> None:
     admin.create_rollout("v1", [100], soak_heartbeats=1)
     run.rollout_days["v1"] = -1
@@ -279,6 +303,7 @@ def _drive(
         report("Simulating days at the edge", offset, settings.days)
         day = first_day + offset
         if offset == settings.v2_day:
+            _build_v2(run, admin, clients, priors)
             admin.create_rollout("v2", list(settings.waves), soak_heartbeats=2, gates=DEMO_GATES)
             run.rollout_days["v2"] = offset
         if offset >= settings.v3_day and "v3" not in run.rollout_days and not _in_progress(admin):
@@ -298,47 +323,21 @@ def _drive(
     _sync_all(clients)
 
 
-def _compose_copy(
-    world: RetailWorld, clients: list[LocalNodeClient], run: DemoRun
-) -> dict[str, Any]:
-    """An offer blurb for the best-measured offer and a headline, from a node serving v2's
-    content pack; empty when no pack was built (no content extra or MiniLM package)."""
-    estimates = uplift_from_reports(run.reports, strata_key="node_id")
-    items = [i for i in run.prepared.catalog if i.get("in_stock", True)]
-    if not estimates or not items:
-        return {}
-    best = max(estimates, key=lambda e: e.uplift)
-    offer = next(o for o in world.offers if o.id == best.arm)
-    sku = str(items[0]["sku"])
-    base = {"sku": sku, "surface": "screen", "seed": run.settings.seed}
-    for client in clients:
-        # The blurb goes with the node's last decision for that offer, so the node's variant
-        # bandit logs its choice and propensity against a decision it can attribute.
-        linked = [
-            d["decision_id"]
-            for d in run.decisions
-            if d["node"] == client.name and d["offer"] == offer.id
-        ]
-        blurb_request = {
-            **base,
-            "copy_type": "offer_blurb",
-            "offer_id": offer.id,
-            "offer_name": offer.name,
-            **({"decision_id": linked[-1]} if linked else {}),
-        }
-        try:
-            blurb = client.compose(blurb_request)
-            headline = client.compose({**base, "copy_type": "headline"})
-        except EdgeError:  # this node does not serve a bundle with a pack
-            continue
-        return {
-            "node": client.name,
-            "sku": sku,
-            "offer": offer.id,
-            "offer_blurb": blurb,
-            "headline": headline,
-        }
-    return {}
+def _build_v2(
+    run: DemoRun,
+    admin: AdminClient,
+    clients: list[LocalNodeClient],
+    priors: OfferPriorsRound | None,
+) -> None:
+    """The offer-priors round rides on its own sync (nodes answer from their randomised,
+    consented traffic so far); then v2 and v3 are signed with the priors and uploaded."""
+    policy_priors = None
+    if priors is not None:
+        priors.open(run.watermarks, admin.reports()["reports"])
+        _sync_all(clients)
+        policy_priors = priors.close()
+    for bundle in build_rollout_bundles(run.prepared, policy_priors).values():
+        admin.upload_bundle(bundle)
 
 
 def _in_progress(admin: AdminClient) -> bool:
@@ -375,11 +374,16 @@ def _simulate_day(
             )
         decisions = client.decide(requests) if requests else []
         events: list[dict[str, Any]] = []
-        for visit, decision in zip(visits, decisions, strict=True):
+        for visit, request, decision in zip(visits, requests, decisions, strict=True):
             shopped = world.shop(visit, decision["offer"], rng)
             events.extend(e.to_dict() for e in shopped)
             bought = int(any(e.type == "purchase" for e in shopped))  # the outcome, for OPE
-            run.decisions.append({**decision, "node": client.name, "day": day, "bought": bought})
+            training = world.consents(visit.customer_index)[2]  # known to the simulator only
+            run.decisions.append({**decision, "node": client.name, "day": day, "bought": bought,
+                                  "ts": request["ts"], "training": training})  # fmt: skip
+        if events or visits:  # the node's latest record: its last decision or event
+            latest = max([float(e["ts"]) for e in events] + [float(v.ts) for v in visits])
+            run.watermarks[client.name] = max(run.watermarks.get(client.name, 0.0), latest)
         if events:
             run.rejected_events += len(client.observe(events)["rejected"])
         active = client.status().get("active_version")

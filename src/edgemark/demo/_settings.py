@@ -34,6 +34,14 @@ class DemoSettings:
     federated_rounds: int = 5
     federated_epsilon: float = 8.0
     federated_from_day: int = 8
+    # One release of the nodes' per-offer conversion rates (node-level DP) on v2's day,
+    # before v2 is built with them as its offer priors; 0 turns it off. Four nodes make
+    # node-level DP expensive: the noise on each fleet rate has sd z*C/4. With the rates
+    # sent relative to the fleet's DP-report rates (clip C = 0.15), epsilon 3 gives sd
+    # ~0.06: the priors average 19.5 of their cap of 20 pseudo-counts (r(1-r)/sd^2), and
+    # the noise pulls some arm's rate so low that it keeps < 5 in ~1 release of 30.
+    # Epsilon 2 (sd ~0.09): 15.5, and < 5 in ~1 of 4; epsilon 1: ~4.5; above 3 buys little.
+    offer_priors_epsilon: float = 3.0
     # Route every node -> hub request through a capturing proxy (OUT/work/wire/*.jsonl).
     capture_wire: bool = False
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -58,6 +66,11 @@ class DemoSettings:
             raise ConfigError(
                 "federated_rounds must be >= 0 and federated_epsilon > 0 "
                 f"(got {self.federated_rounds}, {self.federated_epsilon})."
+            )
+        if not 0 <= self.offer_priors_epsilon < float("inf"):
+            raise ConfigError(
+                "offer_priors_epsilon must be a finite number >= 0 (0: no offer-priors round), "
+                f"got {self.offer_priors_epsilon}."
             )
         if not 0.0 < self.holdout_share < 1.0:
             raise ConfigError(f"holdout_share must lie in (0, 1) (got {self.holdout_share}).")

@@ -165,6 +165,37 @@ def bench_online(work: Path, scale: float) -> dict[str, Any]:
         "features": len(DEFAULT_SPEC.names),
     }
     figures.update(bench_vector(online, events[-1].ts + 3600.0))
+    figures.update(bench_zoned(online, events, events[-1].ts + 3600.0))
+    return figures
+
+
+def bench_zoned(online: Any, events: list[Any], now: float) -> dict[str, Any]:
+    """The read in a DST zone (Europe/Berlin) against UTC: the same users and time, and the
+    hour/weekday step alone (kept offset, or a zoneinfo lookup per read as a yardstick)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from edgemark.features import DEFAULT_SPEC, FeatureSpec, OnlineFeatures
+    from edgemark.features._local import LocalTime
+
+    zoned = OnlineFeatures(FeatureSpec(DEFAULT_SPEC.features, timezone="Europe/Berlin"))
+    zoned.replay(events)
+    users = sorted(online.users(), key=lambda u: len(online.state_of(u)["rows"]))
+    median_user = users[len(users) // 2]
+    berlin = ZoneInfo("Europe/Berlin")
+    env = {"o": online, "z": zoned, "u": median_user, "now": now, "dt": datetime, "tz": berlin}
+    env["fixed"] = LocalTime(None, 0.0).context
+    env["kept"] = LocalTime("Europe/Berlin", 0.0).context
+    figures: dict[str, Any] = {}
+    for name, stmt, unit in (
+        ("vector_median_utc_us", "o.vector(u, now)", 1e6),
+        ("vector_median_berlin_us", "z.vector(u, now)", 1e6),
+        ("context_utc_ns", "fixed(now)", 1e9),
+        ("context_berlin_ns", "kept(now)", 1e9),
+        ("context_zoneinfo_per_read_ns", "dt.fromtimestamp(now, tz).utcoffset()", 1e9),
+    ):
+        runs = timeit.repeat(stmt, globals=env, number=20000, repeat=7)
+        figures[name] = round(min(runs) / 20000 * unit, 3)
     return figures
 
 

@@ -25,9 +25,14 @@ from edgemark.federated import (
 from edgemark.hub import close_federated_task, open_federated_task, record_federated_round
 
 RUN_ID = "demo-fedavg"
-# A compact model: with four nodes, node-level DP noise on the mean update is large and
-# every trained coordinate carries it; four visit and purchase features keep it learnable.
-FEATURES = ("recency_view_days", "views_7d", "sessions_30d", "purchases_30d")
+# A compact model: with four nodes, node-level DP noise on the mean update (sd z*C/4 per
+# coordinate) is as large as the signal, and each node's update is clipped as a whole, so
+# every trained coordinate takes a share of C. Two features (recent views and purchases)
+# get a larger share each than four did. Replayed offline (40 noise draws on each of three
+# worlds), the served AUC fell to 0.5 or below in 7-23% of runs with four features, the
+# last iterate and a zero start bias; with these two, the bias start below and the mean
+# of the later iterates, never below 0.58 (mean 0.64-0.67, central 0.67-0.72).
+FEATURES = ("views_7d", "purchases_30d")
 
 
 @dataclass
@@ -41,6 +46,8 @@ class FederatedRounds:
     epsilon: float
     x_test: Any
     y_test: Any
+    # The hub's own 7-day purchase rate (its pooled history): the start bias comes from it.
+    purchase_rate_7d: float = 0.3
     cfg: DPFedAvgConfig = field(init=False)
     server: DPFedAvgServer = field(init=False)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -53,7 +60,7 @@ class FederatedRounds:
         self.cfg = DPFedAvgConfig(clip_norm=0.5, noise_multiplier=z, server_momentum=0.5,
                                   local_epochs=2, features=used)  # fmt: skip
         n_features = int(np.asarray(self.x_test).shape[1])
-        self.server = DPFedAvgServer(init_params(n_features), self.cfg, self.nodes, self.epsilon)
+        self.server = DPFedAvgServer(self._start(n_features), self.cfg, self.nodes, self.epsilon)
 
     def open(self) -> bool:
         """Open the next round unless it would exceed the budget (then say why, once)."""
@@ -92,10 +99,20 @@ class FederatedRounds:
             "auc": score if math.isfinite(score) else None, "nodes": row["nodes"],
         })  # fmt: skip
 
+    def _start(self, n_features: int) -> Any:
+        """Zero weights and the bias at the logit of a daily purchase (the nodes label a
+        snapshot by a purchase until the next daily sync). From a zero bias (P = 0.5) the
+        clipped updates spend most of their norm on walking the bias down to ~-3, and the
+        weights get little signal next to the noise."""
+        daily = 1.0 - (1.0 - min(max(self.purchase_rate_7d, 1e-3), 0.999)) ** (1.0 / 7.0)
+        params = init_params(n_features)
+        params[-1] = math.log(daily / (1.0 - daily))
+        return params
+
     def _served(self) -> Any:
-        # Five rounds are too few to average: the iterates are still climbing, so the demo
-        # serves the last one (longer runs serve the average of the later half).
-        return self.server.params
+        # The mean of the later half of the iterates: started at a sensible bias they no
+        # longer climb, and averaging takes the edge off the last rounds' noise.
+        return self.server.model
 
     def summary(self, central_auc: float) -> dict[str, Any]:
         """Figures for ``summary.json``."""

@@ -46,6 +46,9 @@ class Prepared:
     work_dir: Path = Path()
     offers: list[dict[str, Any]] = field(default_factory=list)  # as the bundles carry them
     pack_files: dict[str, Path] = field(default_factory=dict)  # v2's content pack
+    # Share of v1's training rows (users x label times) that purchased within 7 days: the
+    # hub's own figure for the federated model's starting bias.
+    purchase_rate_7d: float = 0.3
 
 
 def policy_for(holdout_share: float, epsilon: float, seed: int) -> dict[str, Any]:
@@ -100,6 +103,7 @@ def prepare(
         export_onnx(model, model_dir / "model.onnx")
     pack_files, catalog = _content_pack(work_dir / "content", seed)
     metrics = {name: dict(m.metrics_) for name, m in models.items()}
+    rate_7d = float(frame[frame["label_time"] <= cut]["label"].mean())
     held = frame[frame["label_time"] > cut]
     x_held = held[names].to_numpy(np.float64)
     y_held = held["label"].to_numpy(np.float64)
@@ -117,6 +121,7 @@ def prepare(
         work_dir=work_dir,
         offers=[o.to_dict() for o in world.offers],
         pack_files=pack_files,
+        purchase_rate_7d=rate_7d,
     )
     prepared.bundles["v1"] = _bundle(prepared, "v1", "v1", FLEET_KEY, prepared.policy, {})
     return prepared

@@ -179,7 +179,7 @@ def _federated_rounds(
         return None
     return FederatedRounds(hub_url, token, settings.nodes, settings.federated_rounds,
                            settings.federated_epsilon, prepared.heldout_x,
-                           prepared.heldout_y)  # fmt: skip
+                           prepared.heldout_y, prepared.purchase_rate_7d)  # fmt: skip
 
 
 def _offer_priors_round(

@@ -161,8 +161,9 @@ def test_federated_rounds_are_accounted_and_shown_next_to_the_central_model(
     eps = [r["epsilon"] for r in rounds]
     assert eps == sorted(eps) and 0.97 * 8.0 <= eps[-1] <= 8.0
     assert 0.55 < fed["auc_central"] < 0.9
-    # Four nodes make node-level DP expensive; the federated model still learns something.
-    assert fed["auc_federated"] > 0.5
+    # Four nodes make node-level DP expensive; the federated model still learns: 0.64-0.67
+    # in four demo runs, never below 0.58 in 240 offline replays of the rounds' noise.
+    assert fed["auc_federated"] > 0.55
     model_rounds = [r for r in ledger["rounds"] if r["auc"] is not None]
     assert [r["epsilon_cumulative"] for r in model_rounds] == pytest.approx(eps)
     by_node = {n["node_id"]: n for n in ledger["nodes"]}

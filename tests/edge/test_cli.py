@@ -68,3 +68,12 @@ def test_edge_serve_without_trust_dir_is_a_config_error(tmp_path: Path) -> None:
             "--node-id", "n1"]  # fmt: skip
     result = CliRunner().invoke(_app(), args)
     assert result.exit_code == 3 and "Trust directory" in result.output
+
+
+def test_edge_serve_with_an_unknown_time_zone_says_so(tmp_path: Path) -> None:
+    (tmp_path / "trust").mkdir()
+    args = ["edge", "serve", "--state", str(tmp_path / "s"), "--trust", str(tmp_path / "trust"),
+            "--node-id", "n1", "--timezone", "Mars/Olympus_Mons"]  # fmt: skip
+    result = CliRunner().invoke(_app(), args)
+    assert result.exit_code != 0 and "Mars/Olympus_Mons" in result.output
+    assert "Traceback" not in result.output

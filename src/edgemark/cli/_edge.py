@@ -16,6 +16,7 @@ from edgemark.cli._output import console, handled_errors
 
 if TYPE_CHECKING:
     from edgemark.edge import EdgeAPI
+    from edgemark.features import FeatureSpec
 
 
 SWITCH_INTERVAL_S = 0.0005
@@ -32,6 +33,15 @@ def _node_process_settings() -> None:
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
+def _node_spec(timezone: str | None) -> FeatureSpec:
+    """The node's feature spec: the built-in library, in the store's time zone if given."""
+    from dataclasses import replace
+
+    from edgemark.features import DEFAULT_SPEC
+
+    return DEFAULT_SPEC if timezone is None else replace(DEFAULT_SPEC, timezone=timezone)
 
 
 def register(app: typer.Typer) -> None:
@@ -63,6 +73,14 @@ def register(app: typer.Typer) -> None:
         poll_seconds: Annotated[
             float, typer.Option("--poll-seconds", help="Seconds between syncs with the hub.")
         ] = 5.0,
+        timezone: Annotated[
+            str | None,
+            typer.Option(
+                "--timezone",
+                help="The store's IANA time zone for hour_of_day/day_of_week (e.g. "
+                "Europe/Berlin; default UTC); bundles must be built for the same spec.",
+            ),
+        ] = None,
     ) -> None:
         """Decide locally, sync bundles and reports with the hub, until SIGTERM/SIGINT."""
         _node_process_settings()
@@ -92,6 +110,7 @@ def register(app: typer.Typer) -> None:
                 listen_port=listen_port,
                 poll_seconds=poll_seconds,
                 on_ready=_ready,
+                spec=_node_spec(timezone),
             )
             console.print(f"edge node {node_id} stopped; state flushed.")
 
@@ -134,6 +153,14 @@ def register(app: typer.Typer) -> None:
         privacy_period_days: Annotated[
             int, typer.Option("--privacy-period-days", help="Length of a budget period in days.")
         ] = 30,
+        timezone: Annotated[
+            str | None,
+            typer.Option(
+                "--timezone",
+                help="The store's IANA time zone for hour_of_day/day_of_week (e.g. "
+                "Europe/Berlin; default UTC); bundles must be built for the same spec.",
+            ),
+        ] = None,
     ) -> None:
         """Serve decisions, events, metrics and erasure on a local HTTP API, without a hub."""
         _node_process_settings()
@@ -166,6 +193,7 @@ def register(app: typer.Typer) -> None:
                 durability=durability,
                 privacy_budget=budget,
                 on_ready=_ready,
+                spec=_node_spec(timezone),
             )
             console.print(f"edge node {node_id} stopped; state flushed.")
 

@@ -84,8 +84,14 @@ class SyncAgent:
         # hub's open federated task with a clipped, noised update at each sync.
         self.federated: FederatedLearner | None = None
         if os.environ.get("EDGEMARK_FEDERATED") == "1":
-            self.federated = FederatedLearner(runtime.state_dir)
+            self.federated = FederatedLearner(runtime.state_dir, spec=runtime.spec)
+            runtime.on_erase(self._forget)
         self.restore()
+
+    def _forget(self, pseudonym: str) -> None:
+        with self._lock:  # not in the middle of a sync's federated step
+            if self.federated is not None:
+                self.federated.forget(pseudonym)
 
     def restore(self) -> str | None:
         """Reload the bundle that served before a restart, else the newest good one that

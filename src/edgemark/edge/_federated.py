@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,14 @@ import numpy as np
 
 from edgemark.edge._settings import PolicySettings
 from edgemark.errors import EdgemarkError
-from edgemark.features import DEFAULT_SPEC, OnlineFeatures
+from edgemark.features import DEFAULT_SPEC, FeatureSpec, OnlineFeatures
 from edgemark.federated import DPFedAvgConfig, client_update, node_rates, noised_rates
 
 log = logging.getLogger(__name__)
 _TRAINING = 4  # consent bit of the journal (personalization 1, measurement 2, training 4)
 _PERSONALIZATION = 1
+# (pseudonym, ts, type, amount, category, consent bits) of one journal event.
+JournalEvent = tuple[str, float, str, float | None, str | None, int]
 # Randomised decisions (holdout: no offer; explore: the drawn offer, when it was shown)
 # made by ``experiment`` up to a time, with their user and outcome.
 _RANDOMISED = """
@@ -41,9 +43,12 @@ WHERE d.experiment = ? AND d.ts <= ?
 class FederatedLearner:
     """Builds (features, purchased-since) rows from ``state_dir/edge.db`` and trains on them."""
 
-    def __init__(self, state_dir: Path, max_rows: int = 200_000) -> None:
+    def __init__(
+        self, state_dir: Path, max_rows: int = 200_000, spec: FeatureSpec = DEFAULT_SPEC
+    ) -> None:
         self._db_path = Path(state_dir) / "edge.db"
-        self._features = OnlineFeatures(DEFAULT_SPEC)
+        self._spec = spec
+        self._features = OnlineFeatures(spec)
         self._watermark = 0.0
         self._pending: tuple[float, list[str], np.ndarray] | None = None
         self._x: list[np.ndarray] = []
@@ -60,9 +65,13 @@ class FederatedLearner:
         """Labelled training rows held by the node."""
         return int(sum(len(y) for y in self._y))
 
-    def ingest(self) -> None:
-        """Fold new training-consented journal events in, label and re-snapshot."""
-        events = self._read_events()
+    def ingest(self, events: Sequence[JournalEvent] | None = None) -> None:
+        """Fold new training-consented journal events in, label and re-snapshot.
+
+        ``events`` (in time order) replaces the journal read, for a learner that replays
+        the journal in steps (the Flower ClientApp's catch-up)."""
+        if events is None:
+            events = self.journal_events()
         bought: set[str] = set()
         for user, ts, kind, amount, category, consent in events:
             self._features.update(user, kind, ts, amount, category,
@@ -142,13 +151,25 @@ class FederatedLearner:
         return frozenset(u for u, (_ts, training) in self._consent.items() if training)
 
     def training_rows(self) -> tuple[np.ndarray, np.ndarray]:
-        """The labelled rows held so far (``x`` by the default spec's features, ``y`` 0/1)."""
+        """The labelled rows held so far (``x`` by the spec's features, ``y`` 0/1)."""
         if not self._y:
-            width = len(DEFAULT_SPEC.names)
-            return np.zeros((0, width)), np.zeros(0)
+            return np.zeros((0, len(self._spec.names))), np.zeros(0)
         return np.concatenate(self._x), np.concatenate(self._y)
 
-    def _read_events(self) -> list[tuple[str, float, str, float | None, str | None, int]]:
+    def forget(self, pseudonym: str) -> None:
+        """Erase a user: their feature state, consent and unlabelled snapshot row go.
+
+        Rows already labelled carry no user and cannot be told apart; they age out with
+        ``max_rows`` and end with the process (the learner keeps nothing on disk)."""
+        self._features.forget(pseudonym)
+        self._consent.pop(pseudonym, None)
+        if self._pending is not None and pseudonym in self._pending[1]:
+            now, users, x = self._pending
+            keep = [k for k, u in enumerate(users) if u != pseudonym]
+            self._pending = (now, [users[k] for k in keep], x[keep])
+
+    def journal_events(self) -> list[JournalEvent]:
+        """Training-consented journal events after the learner's watermark, in time order."""
         if not self._db_path.exists():
             return []
         db = sqlite3.connect(f"file:{self._db_path}?mode=ro", uri=True)

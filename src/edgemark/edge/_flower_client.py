@@ -15,50 +15,34 @@ from typing import Any
 import numpy as np
 from flwr.app import Context, Message
 
-from edgemark.edge._federated import FederatedLearner
+from edgemark.edge._federated import FederatedLearner, JournalEvent
 from edgemark.errors import ConfigError
 from edgemark.federated._flower import Rows, make_client_app
 
 # When a learner starts, it replays the journal one day at a time, as if the node had
 # synced daily: each day's snapshot is labelled by the next day's purchases.
 REPLAY_STEP_S = 86400.0
-Events = list[tuple[str, float, str, float | None, str | None, int]]
 
 
-class JournalLearner(FederatedLearner):
-    """A ``FederatedLearner`` that catches up on the journal when it starts.
+def caught_up(learner: FederatedLearner) -> FederatedLearner:
+    """``learner`` after folding in the whole journal so far, one replay step at a time.
 
     Flower starts a fresh ClientApp process for each message, so a learner rarely lives
     for two rounds; replaying the journal day by day gives it the labelled rows a node
     that had synced all along would hold (within the journal's retention).
     """
-
-    def __init__(self, state_dir: Path) -> None:
-        super().__init__(state_dir)
-        self._replay: list[Events] | None = None
-
-    def catch_up(self) -> None:
-        """Fold in the whole journal so far, one replay step at a time."""
-        days: dict[int, Events] = {}
-        for event in super()._read_events():
-            days.setdefault(math.floor(event[1] / REPLAY_STEP_S), []).append(event)
-        self._replay = [days[d] for d in sorted(days)]
-        try:
-            while self._replay:
-                self.ingest()
-        finally:
-            self._replay = None
-
-    def _read_events(self) -> Events:
-        if self._replay is not None:  # catching up: hand the journal out a step at a time
-            return self._replay.pop(0) if self._replay else []
-        return super()._read_events()
+    days: dict[int, list[JournalEvent]] = {}
+    for event in learner.journal_events():
+        days.setdefault(math.floor(event[1] / REPLAY_STEP_S), []).append(event)
+    for day in sorted(days):
+        learner.ingest(days[day])
+    return learner
 
 
-_LEARNERS: dict[Path, JournalLearner] = {}
+_LEARNERS: dict[Path, FederatedLearner] = {}
 
 
-def learner_for(state_dir: Path) -> JournalLearner:
+def learner_for(state_dir: Path) -> FederatedLearner:
     """The process's learner over ``state_dir`` (one per directory, caught up at start)."""
     key = state_dir.resolve()
     if key not in _LEARNERS:
@@ -67,9 +51,7 @@ def learner_for(state_dir: Path) -> JournalLearner:
                 f"no edgemark node state in {state_dir} (edge.db is missing): set state-dir "
                 "in the SuperNode's --node-config to the node's state directory"
             )
-        learner = JournalLearner(key)
-        learner.catch_up()
-        _LEARNERS[key] = learner
+        _LEARNERS[key] = caught_up(FederatedLearner(key))
     return _LEARNERS[key]
 
 

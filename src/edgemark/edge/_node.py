@@ -19,6 +19,7 @@ from edgemark.edge._api import EdgeAPI, serve_api
 from edgemark.edge._hub_client import NodeHubClient
 from edgemark.edge._runtime import Runtime
 from edgemark.errors import ConfigError
+from edgemark.features import DEFAULT_SPEC, FeatureSpec
 from edgemark.privacy import PrivacyBudget
 
 
@@ -33,14 +34,18 @@ def run_node(
     listen_port: int = 0,
     poll_seconds: float = 5.0,
     on_ready: Callable[[EdgeAPI], None] | None = None,
+    spec: FeatureSpec = DEFAULT_SPEC,
 ) -> None:
-    """Serve this node until ``stop`` is set; ``on_ready(api)`` runs once it listens."""
+    """Serve this node until ``stop`` is set; ``on_ready(api)`` runs once it listens.
+
+    ``spec`` is the feature spec the node computes (the library in the store's time zone,
+    say); it serves only bundles built for it."""
     if not node_token:
         raise ConfigError("No node token; pass --token or set EDGEMARK_NODE_TOKEN.")
     if not Path(trust_dir).is_dir():
         raise ConfigError(f"Trust directory {trust_dir} does not exist; it must hold *.pub keys.")
     trust = TrustStore.from_directory(trust_dir)
-    runtime = Runtime(state_dir, node_id, trust=trust)
+    runtime = Runtime(state_dir, node_id, trust=trust, spec=spec)
     client = NodeHubClient(hub_url, node_token)
     agent = SyncAgent(runtime, client, BundleStore(Path(state_dir) / "bundles"))
     api = serve_api(runtime, agent, port=listen_port)
@@ -73,8 +78,9 @@ def serve_node(
     durability: str = "process",
     privacy_budget: PrivacyBudget | None = None,
     on_ready: Callable[[EdgeAPI], None] | None = None,
+    spec: FeatureSpec = DEFAULT_SPEC,
 ) -> None:
-    """Serve the local API without a hub until ``stop`` is set.
+    """Serve the local API without a hub until ``stop`` is set (``spec``: as ``run_node``).
 
     Loads ``bundle_dir`` if given, else the last bundle that served; without either the API
     still starts and answers decisions with 503 until a bundle is loaded.
@@ -83,7 +89,12 @@ def serve_node(
         raise ConfigError(f"Trust directory {trust_dir} does not exist; it must hold *.pub keys.")
     trust = TrustStore.from_directory(trust_dir)
     runtime = Runtime(
-        state_dir, node_id, trust=trust, durability=durability, privacy_budget=privacy_budget
+        state_dir,
+        node_id,
+        trust=trust,
+        durability=durability,
+        privacy_budget=privacy_budget,
+        spec=spec,
     )
     try:
         if bundle_dir is not None:

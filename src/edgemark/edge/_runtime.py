@@ -19,7 +19,7 @@ import threading
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ from edgemark.edge._outbox import Outbox
 from edgemark.edge._release import Release, release_days
 from edgemark.edge._serving import check_offer, count_conversion, decision_row, serve_policy
 from edgemark.edge._settings import PolicySettings, stored_settings
+from edgemark.edge._spec_state import check_state_spec
 from edgemark.edge._state import StateStore
 from edgemark.edge._status import node_stats
 from edgemark.edge._types import Decision, DecisionRequest, ObserveResult
@@ -48,7 +49,7 @@ from edgemark.errors import (
     NoBundleError,
 )
 from edgemark.events import Event, validate_event
-from edgemark.features import DEFAULT_SPEC, OnlineFeatures
+from edgemark.features import DEFAULT_SPEC, FeatureSpec, OnlineFeatures
 from edgemark.models import OnnxScorer
 from edgemark.privacy import LedgerEntry, PrivacyBudget, PrivacyLedger
 
@@ -96,6 +97,7 @@ class Runtime:
         outbox_max_rows: int = 100_000,
         event_retention_days: float = 2.0,
         decision_retention_days: int = 90,
+        spec: FeatureSpec = DEFAULT_SPEC,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -114,8 +116,11 @@ class Runtime:
         inline = maintenance_interval_s is None
         self._batch = batch_size if batch_size is not None else (256 if inline else 8192)
         self._store = StateStore(self.state_dir / "edge.db", durability=durability)
-        self._names = DEFAULT_SPEC.names
-        self._features = OnlineFeatures(DEFAULT_SPEC)
+        check_state_spec(self._store, spec)
+        self.spec = spec
+        self._names = spec.names
+        self._features = OnlineFeatures(spec)
+        self._erase_hooks: list[Callable[[str], None]] = []
         self._memory = NodeMemory(self._features)
         self._settings = stored_settings(self._store.meta_items("policy:"))
         self._posteriors = self._store.posteriors()
@@ -172,7 +177,7 @@ class Runtime:
         bundle keeps serving in that case.
         """
         path = Path(bundle_dir)
-        manifest, settings, scorer = prepare_bundle(path, self._trust, DEFAULT_SPEC)
+        manifest, settings, scorer = prepare_bundle(path, self._trust, self.spec)
         content = open_pack(path, manifest)  # pack and model swap together, or neither
         try:
             self._swap(path, manifest, settings, scorer, content)
@@ -442,7 +447,14 @@ class Runtime:
                     active.guards.forget(pseudonym)
                     active.users.pop(user, None)
             counts = self._store.erase(pseudonym)
+        for hook in self._erase_hooks:  # outside the runtime's locks: hooks take their own
+            hook(pseudonym)
         return {**counts, **memory}
+
+    def on_erase(self, hook: Callable[[str], None]) -> None:
+        """Call ``hook(pseudonym)`` after each erasure, for what else holds user state in
+        this process (the federated learner)."""
+        self._erase_hooks.append(hook)
 
     def stats(self) -> dict[str, Any]:
         """Heartbeat and status figures (see docs/edge.md, "Status and metrics")."""

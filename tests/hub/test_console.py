@@ -234,8 +234,10 @@ def _fake_ledger(node_ids: list[str]) -> dict[str, Any]:
             {"node_id": node_ids[1], "epsilon_reports": 1.0, "epsilon_federated": 0.5,
              "epsilon_spent": 1.5, "budget": None},
         ],
-        "rounds": [{"round": 1, "epsilon_cumulative": 1.5, "clients": 3, "auc": 0.71},
-                   {"round": 2, "epsilon_cumulative": 3.5, "clients": 3, "auc": None}],
+        "rounds": [{"run_id": "fl-1", "round": 1, "epsilon_cumulative": 1.5, "clients": 3,
+                    "auc": 0.71},
+                   {"run_id": "fl-1", "round": 2, "epsilon_cumulative": 3.5, "clients": 3,
+                    "auc": None}],
     }  # fmt: skip
 
 

@@ -62,9 +62,9 @@ def test_ledger_adds_reports_and_federated_runs(client: httpx.Client, hub: Serve
     assert nodes[b_id]["epsilon_federated"] == pytest.approx(1.5)
     assert ledger["fleet"] == {"epsilon_spent": pytest.approx(4.9), "budget": None}
     assert ledger["rounds"] == [
-        {"round": 1, "epsilon_cumulative": 0.9, "clients": 2, "auc": 0.7},
-        {"round": 2, "epsilon_cumulative": 1.5, "clients": 2, "auc": 0.7},
-        {"round": 1, "epsilon_cumulative": 0.4, "clients": 1, "auc": None},
+        {"run_id": "run-1", "round": 1, "epsilon_cumulative": 0.9, "clients": 2, "auc": 0.7},
+        {"run_id": "run-1", "round": 2, "epsilon_cumulative": 1.5, "clients": 2, "auc": 0.7},
+        {"run_id": "run-2", "round": 1, "epsilon_cumulative": 0.4, "clients": 1, "auc": None},
     ]
     assert client.get("/v1/privacy/ledger", headers=ADMIN).json() == ledger
 

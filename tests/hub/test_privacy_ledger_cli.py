@@ -33,4 +33,5 @@ def test_ledger_command_prints_the_hubs_ledger(client: httpx.Client, hub: Server
                                 "epsilon_federated": 2.5, "epsilon_spent": 2.5,
                                 "budget": None}]  # fmt: skip
     assert table.exit_code == 0 and "Fleet-wide epsilon spent: 2.500" in table.stdout
+    assert "r: 1 rounds, epsilon 2.500" in " ".join(table.stdout.split())
     assert refused.exit_code != 0 and "credentials" in refused.output

@@ -175,8 +175,16 @@ def _print_ledger(figures: dict[str, Any]) -> None:
                       eps(node["budget"]))  # fmt: skip
     console.print(table)
     fleet = figures["fleet"]
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for row in figures["rounds"]:
+        runs.setdefault(str(row.get("run_id", "?")), []).append(row)
+    described = "; ".join(
+        f"{run}: {len(rows)} rounds, epsilon {eps(rows[-1]['epsilon_cumulative'])}"
+        for run, rows in runs.items()
+    )
     console.print(
         f"Fleet-wide epsilon spent: {eps(fleet['epsilon_spent'])} (budget {eps(fleet['budget'])}); "
-        f"{len(figures['rounds'])} federated rounds recorded.",
+        f"{len(figures['rounds'])} federated rounds recorded"
+        + (f" ({described})." if described else "."),
         highlight=False,
     )

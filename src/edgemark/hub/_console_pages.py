@@ -275,9 +275,13 @@ def _verify(session: Session) -> _audit.AuditVerdict:
 def _rounds(rounds: list[dict[str, Any]]) -> str:
     if not rounds:
         return notice("No federated rounds recorded yet.", "info")
-    fig = {"data": [{"type": "scatter", "mode": "lines+markers",
-                     "x": [r["round"] for r in rounds],
-                     "y": [r["epsilon_cumulative"] for r in rounds], "name": "ε"}],
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for r in rounds:  # one line per run: each run's epsilon accumulates on its own
+        runs.setdefault(str(r.get("run_id", "")), []).append(r)
+    fig = {"data": [{"type": "scatter", "mode": "lines+markers", "name": run or "ε",
+                     "x": [r["round"] for r in rows],
+                     "y": [r["epsilon_cumulative"] for r in rows]}
+                    for run, rows in runs.items()],
            "layout": plot_layout("federated round", "cumulative ε")}  # fmt: skip
     return "<h2>Federated rounds</h2>" + chart("rounds", fig, "Cumulative epsilon by round")
 

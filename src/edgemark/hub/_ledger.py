@@ -49,6 +49,7 @@ def privacy_ledger(session: Session, budget: float | None = None) -> dict[str, A
         "nodes": nodes,
         "rounds": [
             {
+                "run_id": r.run_id,
                 "round": r.round,
                 "epsilon_cumulative": r.epsilon_cumulative,
                 "clients": r.clients,

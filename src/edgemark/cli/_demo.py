@@ -68,6 +68,16 @@ def _print_summary(summary: dict[str, Any], report_path: Path, summary_path: Pat
             f"  {offer}: uplift {o['uplift']:+.3f} [{o['ci_low']:+.3f}, {o['ci_high']:+.3f}]"
             f" (truth {o['true_uplift']:+.3f})"
         )
+    fed = summary.get("federated") or {}
+    if fed.get("auc_federated") is not None:
+        console.print(
+            f"  federated AUC {fed['auc_federated']:.3f} (central {fed['auc_central']:.3f}), "
+            f"{len(fed['rounds'])} rounds, epsilon {fed['epsilon_spent']:.2f}"
+        )
+    priors = summary.get("offer_priors") or {}
+    if priors.get("rates"):
+        rates = ", ".join(f"{arm} {priors['rates'][arm]:.3f}" for arm in priors["arms"])
+        console.print(f"  offer priors (epsilon {priors['epsilon']:.2f}): {rates}")
     lat = summary["latency_us"]
     console.print(f"  decide latency P50 {lat['p50']:.0f} µs, P99 {lat['p99']:.0f} µs")
     console.print(f"  wall time {summary['wall_time_s']:.0f} s")

@@ -25,7 +25,8 @@ from edgemark.federated._data import frame_arrays
 
 flwr = pytest.importorskip("flwr")
 pytest.importorskip("duckdb")
-from edgemark.federated._flower import TrainingPlan, Variant, _train, run_plan  # noqa: E402
+from edgemark.federated._flower_client import _train  # noqa: E402
+from edgemark.federated._flower_server import TrainingPlan, Variant, run_plan  # noqa: E402
 
 T0 = 1767571200.0
 

@@ -4,7 +4,8 @@ Core (numpy): the logistic propensity model (``local_sgd``, ``export_logistic_on
 fleet-wide offer-policy priors (``federated_offer_priors``),
 clipping, the node update and the server step (``client_update``, ``DPFedAvgServer``).
 ``epsilon_spent``/``calibrate_noise`` need dp-accounting, the simulation Flower: both are
-the ``federated`` extra, imported when used. Shards come from ``edgemark.sim``.
+the ``federated`` extra, imported when used. Shards come from ``edgemark.sim``. Deployment
+runs (``deployment_run_config``) train the model or release the offer priors over Flower.
 """
 
 from __future__ import annotations
@@ -41,6 +42,12 @@ from edgemark.federated._priors import (
     noised_rates,
     rates_noise_std,
 )
+from edgemark.federated._runconfig import (
+    OfferRatesSettings,
+    deployment_run_config,
+    offer_rates_run_config,
+    offer_rates_settings,
+)
 from edgemark.federated._simulate import SimulationResult, simulate_federated, variant_name
 
 __all__ = [
@@ -52,6 +59,7 @@ __all__ = [
     "FederatedData",
     "NodeShard",
     "OfferPriors",
+    "OfferRatesSettings",
     "RoundAccountant",
     "SimulationResult",
     "auc",
@@ -60,6 +68,7 @@ __all__ = [
     "client_update",
     "clip_update",
     "deployment_rounds",
+    "deployment_run_config",
     "epsilon_spent",
     "export_logistic_onnx",
     "federated_offer_priors",
@@ -67,6 +76,8 @@ __all__ = [
     "local_sgd",
     "node_rates",
     "noised_rates",
+    "offer_rates_run_config",
+    "offer_rates_settings",
     "predict",
     "rates_noise_std",
     "simulate_federated",

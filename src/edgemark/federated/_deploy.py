@@ -1,6 +1,7 @@
 """Deployment on Flower's SuperLink and SuperNodes: the Flower App project that points at
 edgemark's ServerApp and ClientApp, the connection file the ``flwr`` CLI reads, and the
-result file a deployment run writes (its rounds, in the shape of the hub's privacy ledger).
+result file a deployment run writes (its rounds, in the shape of the hub's privacy ledger;
+an offer-rates release is one such round).
 
 A store's SuperNode passes its own data with ``--node-config`` (``state-dir`` for the
 node's journal, ``node-name`` for its hub enrolment name); the ServerApp reads its settings
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgemark.errors import ConfigError, PrivacyError
+from edgemark.federated._runconfig import KINDS, MODEL, OFFER_RATES
 
 ScalarConfig = Mapping[str, str | int | float | bool]
 # The entry points of the two sides: the plain ServerApp/ClientApp of this package (the
@@ -127,13 +129,15 @@ def write_result(
     stopped: Mapping[str, str],
     params: Mapping[str, list[float]],
     error: str | None = None,
+    *,
+    extra: Mapping[str, Any] | None = None,
 ) -> None:
     """Write a deployment run's result file (atomically: a reader never sees half of it):
     ``run_id``, ``history`` (per round: epsilon, delta, clients, AUC, the run's nodes),
-    ``stopped`` (why a model stopped early), ``params`` (final) and ``error`` (why the run
-    failed, or null)."""
+    ``stopped`` (why a model stopped early), ``params`` (final), ``error`` (why the run
+    failed, or null) and ``extra`` fields (``kind``; an offer-rates run's ``offer_priors``)."""
     result = {"run_id": run_id, "history": history, "stopped": dict(stopped),
-              "params": dict(params), "error": error}  # fmt: skip
+              "params": dict(params), "error": error, **(extra or {})}  # fmt: skip
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(result))
     os.replace(tmp, path)
@@ -183,6 +187,12 @@ def ledger_rows(result: Any, source: str = "the result file") -> list[dict[str, 
     history = result.get("history")
     if not isinstance(history, list) or not history:
         raise ConfigError(f"{source} holds no rounds ('history' is missing or empty)")
+    kind = result.get("kind", MODEL)
+    if kind not in KINDS or (kind == OFFER_RATES and len(history) != 1):
+        raise ConfigError(
+            f"{source} is of kind {kind!r} with {len(history)} rounds; a result file is of "
+            f"kind {' or '.join(KINDS)}, and an offer-rates release is exactly one round"
+        )
     return [_checked_row(run_id, row, k, source) for k, row in enumerate(history)]
 
 

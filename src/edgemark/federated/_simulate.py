@@ -71,7 +71,7 @@ def simulate_federated(
 ) -> SimulationResult:
     """Train one federated model per epsilon (None: no DP) on ``data``'s node shards."""
     require("flwr", "federated")
-    from edgemark.federated._flower import TrainingPlan, Variant
+    from edgemark.federated._flower_server import TrainingPlan, Variant
 
     cfg = base or DPFedAvgConfig()
     variants = []
@@ -119,7 +119,8 @@ def _run(plan: Any, nodes: int, hook: Callable[[dict[str, Any]], None] | None) -
 
     from flwr.simulation import run_simulation
 
-    from edgemark.federated._flower import make_client_app, make_server_app
+    from edgemark.federated._flower_client import make_client_app
+    from edgemark.federated._flower_server import make_server_app
 
     backend = {
         "init_args": {"num_cpus": 2, "include_dashboard": False, "logging_level": "error"},

@@ -1,5 +1,6 @@
 """The node's Flower ClientApp for deployment mode: trains on the node's own journal
-(``state-dir/edge.db``, only events with training consent) through ``FederatedLearner``.
+(``state-dir/edge.db``, only events with training consent) through ``FederatedLearner``,
+and answers an offer-rates task with the learner's K clipped, noised per-arm rates.
 
 Start the SuperNode with ``--node-config "state-dir='/var/lib/edgemark/node'
 node-name='store-0042'"``; ``node-name`` (the hub enrolment name) is what the ServerApp
@@ -17,7 +18,7 @@ from flwr.app import Context, Message
 
 from edgemark.edge._federated import FederatedLearner, JournalEvent
 from edgemark.errors import ConfigError
-from edgemark.federated._flower import Rows, make_client_app
+from edgemark.federated._flower_client import Rows, make_client_app
 
 # When a learner starts, it replays the journal one day at a time, as if the node had
 # synced daily: each day's snapshot is labelled by the next day's purchases.
@@ -55,22 +56,33 @@ def learner_for(state_dir: Path) -> FederatedLearner:
     return _LEARNERS[key]
 
 
-def journal_rows(message: Message, context: Context) -> Rows:
-    """The node's labelled rows, after folding in the journal's new events."""
+def _learner(context: Context) -> FederatedLearner:
     state_dir = context.node_config.get("state-dir")
     if not state_dir:
         raise ConfigError(
             "this SuperNode has no state-dir: start it with --node-config "
             "\"state-dir='/var/lib/edgemark/node' node-name='<its hub enrolment name>'\""
         )
-    learner = learner_for(Path(str(state_dir)))
+    return learner_for(Path(str(state_dir)))
+
+
+def journal_rows(message: Message, context: Context) -> Rows:
+    """The node's labelled rows, after folding in the journal's new events."""
+    learner = _learner(context)
     learner.ingest()
     x, y = learner.training_rows()
     return _floats(x), _floats(y)
+
+
+def journal_rates(message: Message, context: Context, task: dict[str, Any]) -> list[float]:
+    """The node's answer to an offer-rates task (in the hub task API's shape): its rates
+    per arm from randomised, final decisions of training-consented users, minus the
+    task's centre, clipped and noised (``FederatedLearner.offer_rates_for``)."""
+    return _learner(context).offer_rates_for(task)
 
 
 def _floats(a: Any) -> np.ndarray[Any, np.dtype[np.float64]]:
     return np.asarray(a, dtype=np.float64)
 
 
-client_app = make_client_app(journal_rows)
+client_app = make_client_app(journal_rows, journal_rates)

@@ -1,5 +1,6 @@
-"""The hub's Flower ServerApp: DP-FedAvg over real SuperNodes (the same loop as
-``edgemark.federated._flower``) that records every round in the hub's privacy ledger.
+"""The hub's Flower ServerApp: DP-FedAvg over real SuperNodes, or one offer-rates release
+(the same runs as ``edgemark.federated._flower``), recording every round in the hub's
+privacy ledger.
 
 Entry point ``edgemark.hub._flower_app:server_app``. The hub URL is the run config's
 ``hub-url``; the deploy-scope token is read only from the ServerApp process's environment
@@ -22,7 +23,8 @@ from flwr.serverapp import Grid, ServerApp
 
 from edgemark.errors import ConfigError, HubError
 from edgemark.federated._deploy import deployment_run_id, ledger_row
-from edgemark.federated._flower import TrainingPlan, deployment_plan, run_deployment
+from edgemark.federated._flower_deploy import DeploymentPlan, deployment_plan, run_deployment
+from edgemark.federated._flower_server import TrainingPlan
 from edgemark.hub._ledger_client import fetch_privacy_ledger, record_federated_round
 from edgemark.hub._settings import Secret
 
@@ -91,7 +93,7 @@ class LedgerRecorder:
 
 
 def ledger_recorder(
-    plan: TrainingPlan, run_config: Mapping[str, Any], environ: Mapping[str, str], run_id: str
+    plan: DeploymentPlan, run_config: Mapping[str, Any], environ: Mapping[str, str], run_id: str
 ) -> LedgerRecorder:
     """The recorder of a run, or ConfigError before round 1: the run config needs
     ``hub-url``, DP (noise multiplier > 0), and the environment ``EDGEMARK_HUB_TOKEN``."""
@@ -102,7 +104,8 @@ def ledger_recorder(
             f"hub-url in the run config to the hub's http(s) URL (got {url!r}), or use "
             "edgemark.federated._flower:server_app for a run outside the ledger"
         )
-    if any(v.cfg.noise_multiplier <= 0 for v in plan.variants):
+    # An offer-rates release always has DP: its noise is calibrated to its epsilon.
+    if isinstance(plan, TrainingPlan) and any(v.cfg.noise_multiplier <= 0 for v in plan.variants):
         raise ConfigError(
             "noise-multiplier is 0: a run without DP has no finite epsilon, so the privacy "
             "ledger cannot record it; set noise-multiplier > 0 (see calibrate_noise)"

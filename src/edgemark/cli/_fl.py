@@ -1,7 +1,7 @@
 """CLI verbs of the federated plane: ``edgemark fl simulate`` (DP-FedAvg on Flower's
 simulation engine over simulated non-IID stores, against the central baseline), ``fl app``
-(the Flower App project of a deployment run) and ``fl record`` (a deployment run's rounds
-into the hub's privacy ledger)."""
+(the Flower App project of a deployment run: model training or an offer-rates release) and
+``fl record`` (a deployment run's rounds into the hub's privacy ledger)."""
 
 from __future__ import annotations
 
@@ -97,22 +97,56 @@ def _deployment_commands(fl: typer.Typer) -> None:
     @fl.command("app")
     def flower_app(
         app_dir: Annotated[Path, typer.Argument(help="Directory of the Flower App project.")],
-        rounds: Annotated[int, typer.Option("--rounds", help="Federated rounds.")] = 30,
+        kind: Annotated[
+            str,
+            typer.Option("--kind", help="'model' (DP-FedAvg) or 'offer-rates' (offer priors)."),
+        ] = "model",
+        rounds: Annotated[
+            int | None, typer.Option("--rounds", help="Federated rounds (model; default 30).")
+        ] = None,
         epsilon: Annotated[
-            float, typer.Option("--epsilon", help="Privacy budget at delta 1e-6 (sets the noise).")
-        ] = 8.0,
+            float | None,
+            typer.Option(
+                "--epsilon",
+                help="Privacy budget at delta 1e-6, sets the noise (model: default 8; "
+                "offer-rates: required).",
+            ),
+        ] = None,
         clip_norm: Annotated[
-            float, typer.Option("--clip-norm", help="L2 bound of each node's update.")
-        ] = 0.5,
+            float | None,
+            typer.Option("--clip-norm", help="L2 bound of each node's update (default 0.5)."),
+        ] = None,
         sample_rate: Annotated[
-            float, typer.Option("--sample-rate", help="Share of nodes sampled per round.")
-        ] = 1.0,
+            float | None,
+            typer.Option("--sample-rate", help="Share of nodes sampled per round (model)."),
+        ] = None,
         min_nodes: Annotated[
             int, typer.Option("--min-nodes", help="Nodes to wait for before round 1.")
         ] = 3,
         n_features: Annotated[
-            int, typer.Option("--n-features", help="Model inputs (29: the default feature spec).")
-        ] = 29,
+            int | None,
+            typer.Option("--n-features", help="Model inputs (29: the default feature spec)."),
+        ] = None,
+        offers: Annotated[
+            str | None,
+            typer.Option("--offers", help="Offer-rates arms, comma-separated, 'none' first."),
+        ] = None,
+        center: Annotated[
+            str | None,
+            typer.Option("--center", help="Public rate per arm, comma-separated (offer-rates)."),
+        ] = None,
+        experiment: Annotated[
+            str | None,
+            typer.Option("--experiment", help="Experiment of the rates (default: the node's)."),
+        ] = None,
+        strength: Annotated[
+            float | None,
+            typer.Option("--strength", help="Cap of the priors' pseudo-counts (default 20)."),
+        ] = None,
+        base_variance: Annotated[
+            float | None,
+            typer.Option("--base-variance", help="Edge prior variance of an offer's bias (0.5)."),
+        ] = None,
         hub_url: Annotated[
             str | None,
             typer.Option("--hub-url", help="Record every round in this hub's privacy ledger."),
@@ -123,31 +157,35 @@ def _deployment_commands(fl: typer.Typer) -> None:
         ] = None,
         npz: Annotated[
             bool,
-            typer.Option("--npz", help="Nodes train on an .npz (node-config data-path)."),
+            typer.Option("--npz", help="Nodes read an .npz (node-config data-path)."),
         ] = False,
     ) -> None:
         """Write the Flower App project of a deployment run (noise calibrated to --epsilon)."""
         from edgemark.federated import (
             EDGE_CLIENT_APP,
             HUB_SERVER_APP,
-            calibrate_noise,
+            deployment_run_config,
             write_flower_app,
         )
 
         with handled_errors():
-            z = calibrate_noise(epsilon, rounds, sample_rate)
-            config: dict[str, str | int | float | bool] = {
-                "rounds": rounds, "epsilon": epsilon, "noise-multiplier": z,
-                "clip-norm": clip_norm, "sample-rate": sample_rate, "min-nodes": min_nodes,
-                "n-features": n_features,
-                **({"hub-url": hub_url} if hub_url else {}), **({"out": out} if out else {}),
-            }  # fmt: skip
+            config = deployment_run_config(
+                kind, rounds=rounds, epsilon=epsilon, clip_norm=clip_norm,
+                sample_rate=sample_rate, min_nodes=min_nodes, n_features=n_features,
+                offers=offers, center=center, experiment=experiment, strength=strength,
+                base_variance=base_variance, hub_url=hub_url, out=out,
+            )  # fmt: skip
             entries = {
                 **({"serverapp": HUB_SERVER_APP} if hub_url else {}),
                 **({} if npz else {"clientapp": EDGE_CLIENT_APP}),
             }
             path = write_flower_app(app_dir, config, **entries)
-            console.print(f"wrote {path} (noise multiplier {z:.3f})", highlight=False)
+            noise = (
+                f"noise multiplier {config['noise-multiplier']:.3f}"
+                if "noise-multiplier" in config
+                else f"one offer-rates release at epsilon {config['epsilon']:g}"
+            )
+            console.print(f"wrote {path} ({noise})", highlight=False)
 
     @fl.command("record")
     def record(

@@ -1,6 +1,7 @@
 """``edgemark fl record`` against a real hub: a deployment run's result file goes into the
 privacy ledger once (posting it again changes nothing), a malformed file is refused with
-a clear message; and ``edgemark fl app`` writes the project of a deployment run."""
+a clear message, an offer-rates release is one round; and ``edgemark fl app`` writes the
+project of a deployment run of either kind."""
 
 from __future__ import annotations
 
@@ -109,3 +110,55 @@ def test_app_writes_a_project_for_the_hub_and_the_nodes_journals(tmp_path: Path)
               .split("=")[1])  # fmt: skip
     assert epsilon_spent(10, z, 1.0) <= 4.0 < epsilon_spent(10, z * 0.99, 1.0)
     assert "token" not in text.lower()  # the hub token never goes into the run config
+
+
+def test_record_takes_an_offer_rates_release_as_one_round(
+    hub: ServerThread, tmp_path: Path
+) -> None:
+    z = 1.65
+    row = {"round": 1, "variant": "offer-rates", "clients": 2, "delta": 1e-6, "auc": None,
+           "epsilon": epsilon_spent(1, z, 1.0), "seconds": 0.1, "nodes": NAMES}  # fmt: skip
+    extra = {"kind": "offer-rates", "offer_priors": {"arms": ["none", "pct10"]}}
+    path = tmp_path / "release.json"
+    write_result(path, "flower-12", [row], {}, {}, None, extra=extra)
+    with httpx.Client(base_url=hub.url, timeout=10) as client:
+        ids = [enrol_node(client, name)[0] for name in NAMES]
+        result = CliRunner().invoke(app, ["fl", "record", str(path), "--hub", hub.url], env=ENV)
+        ledger = client.get("/v1/privacy/ledger", headers=ADMIN).json()
+    assert result.exit_code == 0, result.output
+    assert "flower-12: 1 rounds in the ledger (1 new)" in result.stdout
+    assert [(r["run_id"], r["auc"]) for r in ledger["rounds"]] == [("flower-12", None)]
+    assert {n["node_id"]: n["epsilon_federated"] for n in ledger["nodes"]} == {
+        i: pytest.approx(epsilon_spent(1, z, 1.0), rel=1e-12) for i in ids
+    }
+    write_result(path, "flower-12", [row, {**row, "round": 2}], {}, {}, None, extra=extra)
+    twice = CliRunner().invoke(app, ["fl", "record", str(path), "--hub", hub.url], env=ENV)
+    assert twice.exit_code == ExitCode.CONFIG
+    assert "an offer-rates release is exactly one round" in " ".join(twice.output.split())
+
+
+def test_app_writes_an_offer_rates_project_the_serverapp_accepts(tmp_path: Path) -> None:
+    import tomllib
+
+    pytest.importorskip("dp_accounting")
+    from edgemark.federated import calibrate_noise, offer_rates_settings
+
+    args = ["fl", "app", str(tmp_path / "fl-app"), "--kind", "offer-rates", "--offers",
+            "none,pct10,bogo", "--center", "0.2,0.3,0.4", "--epsilon", "3", "--clip-norm",
+            "0.15", "--hub-url", "http://hub:8000", "--out", "/srv/priors.json"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = (tmp_path / "fl-app" / "pyproject.toml").read_text()
+    config = tomllib.loads(text)["tool"]["flwr"]["app"]["config"]
+    assert config["kind"] == "offer-rates" and config["offers"] == "none,pct10,bogo"
+    assert "rounds" not in config and "noise-multiplier" not in config
+    settings = offer_rates_settings(config)
+    assert settings.center == (0.2, 0.3, 0.4) and settings.clip_norm == 0.15
+    assert settings.noise_multiplier == pytest.approx(calibrate_noise(3.0, 1, 1.0))
+    assert 'serverapp = "edgemark.hub._flower_app:server_app"' in text
+    refusals = [(["--rounds", "5"], "rounds do not apply to an offer-rates run"),
+                (["--center", "0.2,0.3"], "must hold 3 comma-separated rates")]  # fmt: skip
+    for bad, message in refusals:
+        refused = CliRunner().invoke(app, [*args[:-4], *bad])
+        assert refused.exit_code == ExitCode.CONFIG, refused.output
+        assert message in " ".join(refused.output.split())

@@ -4,6 +4,7 @@ a node's journal written by its own edge Runtime (for the edge's ClientApp)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,3 +88,80 @@ def node_journal(state_dir: Path, days: range, training: bool, users: int = 40) 
     runtime.close()
     assert accepted == len(events)
     return accepted
+
+
+# -- nodes with randomised decisions (for offer-rates releases) ---------------------------
+
+ARMS = ["none", "pct10", "bogo", "freeship"]
+OFFERS = [{"id": "pct10", "name": "10% off", "discount": 0.1, "cost": 1.0},
+          {"id": "bogo", "name": "Buy one get one", "discount": 0.5, "cost": 3.0},
+          {"id": "freeship", "name": "Free delivery", "discount": 0.0, "cost": 2.0}]  # fmt: skip
+# Every decision is randomised (a quarter holdout, the rest explore), and an outcome is
+# final one hour after its decision.
+POLICY: dict[str, Any] = {
+    "experiment": "exp-fl", "salt": "salt-fl", "holdout_share": 0.25, "explore_share": 0.75,
+    "lookback_hours": 1.0, "epsilon_per_report": 3.0, "max_contributions_per_user": 1,
+    "revenue_cap": 100.0, "prior_alpha": 1.0, "prior_beta": 1.0,
+}  # fmt: skip
+
+
+def signed_bundle(root: Path, version: str = "v1", **policy: Any) -> tuple[Path, Any]:
+    """A signed bundle over the default spec (a logistic model, no LightGBM needed) with
+    ``POLICY`` updated by ``policy``, and the trust store that verifies it."""
+    from edgemark.bundle import TrustStore, generate_keypair, load_signing_key
+    from edgemark.features import DEFAULT_SPEC
+    from edgemark.federated import bundle_federated_model
+
+    keys = root / "keys"
+    if not (keys / "k1.key").exists():
+        generate_keypair(keys, "k1")
+    bundle = bundle_federated_model(
+        [0.0] * (len(DEFAULT_SPEC.names) + 1), root / f"bundle-{version}",
+        feature_names=DEFAULT_SPEC.names, feature_spec_hash=DEFAULT_SPEC.spec_hash(),
+        version=version, offers=OFFERS, policy={**POLICY, **policy}, training={},
+        signing_key=load_signing_key(keys / "k1.key"), key_id="k1",
+    )  # fmt: skip
+    return bundle, TrustStore.from_directory(keys)
+
+
+def randomised_journal(
+    state_dir: Path, bundle: Path, trust: Any, conversion: dict[str, float], users: int = 160,
+    seed: int = 0,
+) -> None:  # fmt: skip
+    """A node's state written by its own Runtime serving ``bundle``: each user views, gets a
+    randomised decision and buys within the lookback with probability ``conversion[arm]``
+    (arm: the offer shown, or "none"); every fifth user gave no training consent. A late
+    event ends the run two hours on, so every outcome is final."""
+    from edgemark.edge import DecisionRequest, Runtime
+    from edgemark.events import Event
+
+    runtime = Runtime(state_dir, state_dir.name, trust=trust, maintenance_interval_s=None,
+                      event_retention_days=30)  # fmt: skip
+    runtime.load(bundle)
+    rng = random.Random(seed)
+    for u in range(users):
+        ts, user = T0 + u * 60.0, f"c{u}"
+        consent = {"consent_personalization": True, "consent_measurement": True,
+                   "consent_training": u % 5 != 0}  # fmt: skip
+        runtime.observe(Event(f"v{u}", ts, user, "view", "store", **consent))
+        decision = runtime.decide(DecisionRequest(user, ts + 1.0))
+        if rng.random() < conversion[decision.offer or "none"]:
+            runtime.observe(Event(f"p{u}", ts + 30.0, user, "purchase", "store", amount=20.0,
+                                  **consent))  # fmt: skip
+    end = T0 + users * 60.0 + 2 * 3600.0
+    runtime.observe(Event("late", end, "late", "view", "store", consent_measurement=True))
+    runtime.close()
+
+
+def exact_rates(state_dir: Path, arms: list[str], experiment: str = "exp-fl") -> Any:
+    """The node's per-arm rates before clipping and noise, counted as the node counts them
+    (``randomised_outcomes`` over the users whose latest event carries training consent)."""
+    from edgemark.edge._federated import FederatedLearner, randomised_outcomes
+    from edgemark.federated import node_rates
+
+    learner = FederatedLearner(state_dir)
+    learner.track_consent()
+    exposures, conversions = randomised_outcomes(
+        state_dir / "edge.db", arms, learner.training_users(), experiment
+    )
+    return node_rates(exposures, conversions, arms)

@@ -30,7 +30,8 @@ log = logging.getLogger(__name__)
 @dataclass
 class OfferRatesPlan:
     """What the ServerApp runs for an offer-rates release, and what came of it: the nodes'
-    names (all charged), the history row, the priors, and the replies it refused."""
+    names (all charged), the history row, the priors, the replies it refused and the
+    nodes that failed to answer (with their reasons)."""
 
     settings: OfferRatesSettings
     shards_dir: str = ""
@@ -40,6 +41,7 @@ class OfferRatesPlan:
     history: list[dict[str, Any]] = field(default_factory=list)
     priors: OfferPriors | None = None
     refused: dict[str, str] = field(default_factory=dict)
+    absent: dict[str, str] = field(default_factory=dict)
 
     def result(self) -> dict[str, Any]:
         """The result file's ``offer_priors`` (None before the release)."""
@@ -55,7 +57,7 @@ class OfferRatesPlan:
             "clip_norm": s.clip_norm, "center": None if s.center is None else list(s.center),
             "experiment": s.experiment, "strength_cap": s.strength, "n_features": s.n_features,
             "base_variance": s.base_variance, "refused": dict(self.refused),
-            "policy_priors": policy,
+            "absent": dict(self.absent), "policy_priors": policy,
         }}  # fmt: skip
 
 
@@ -133,8 +135,8 @@ def run_offer_rates(grid: Grid, plan: OfferRatesPlan, hook: RoundHook | None = N
     if not answers:
         raise ConfigError(
             f"none of the {len(nodes)} nodes answered the offer-rates task with valid rates "
-            f"(refused: {plan.refused or 'none'}); nothing was released. Do the nodes run "
-            "edgemark's ClientApp over state with randomised decisions?"
+            f"(failed: {plan.absent or 'none'}; refused: {plan.refused or 'none'}); nothing "
+            "was released. Do the nodes run edgemark's ClientApp over their own state?"
         )
     plan.priors = federated_offer_priors(
         answers, s.arms, clip_norm=s.clip_norm, noise_multiplier=s.noise_multiplier,
@@ -156,6 +158,7 @@ def _answers(replies: Any, plan: OfferRatesPlan) -> list[FloatArray]:
         node = reply.metadata.src_node_id
         name = plan.node_names.get(node, f"flower-node-{node}")
         if reply.has_error():  # absent: the aggregate tops its noise up
+            plan.absent[name] = str(reply.error.reason)
             log.warning("node %s did not answer the offer-rates task: %s", name, reply.error)
             continue
         try:

@@ -27,8 +27,10 @@ from edgemark.hub import AdminClient, HubSettings, Secret, ServerThread  # noqa:
 from edgemark.hub._flower_app import ENV_HUB_TOKEN, _main  # noqa: E402
 from tests.federated.flower_support import (  # noqa: E402
     ARMS,
+    CENTER,
     OFFERS,
     POLICY,
+    TRUE_RATES,
     AppGrid,
     context,
     exact_rates,
@@ -39,9 +41,6 @@ from tests.federated.flower_support import (  # noqa: E402
 from tests.hub._support import ADMIN, ADMIN_TOKEN, enrol_node  # noqa: E402
 
 NAMES = ["store-0", "store-1", "store-2"]
-# Each store's true conversion rate per arm (none, pct10, bogo, freeship): stores differ.
-TRUE_RATES = [(0.20, 0.35, 0.50, 0.30), (0.15, 0.30, 0.45, 0.25), (0.25, 0.40, 0.40, 0.35)]
-CENTER = (0.2, 0.35, 0.45, 0.3)  # public, e.g. the fleet rates of the hub's DP reports
 CLIP = 0.3
 # A large budget keeps the noise small, so that the released rates are checked tightly;
 # the noise level itself is checked exactly (z·C/n) and the ledger's epsilon is z's.

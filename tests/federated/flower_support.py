@@ -96,6 +96,10 @@ ARMS = ["none", "pct10", "bogo", "freeship"]
 OFFERS = [{"id": "pct10", "name": "10% off", "discount": 0.1, "cost": 1.0},
           {"id": "bogo", "name": "Buy one get one", "discount": 0.5, "cost": 3.0},
           {"id": "freeship", "name": "Free delivery", "discount": 0.0, "cost": 2.0}]  # fmt: skip
+# Each store's true conversion rate per arm of ARMS: stores differ. CENTER is a public
+# guess near them (e.g. the fleet rates of the hub's DP reports).
+TRUE_RATES = [(0.20, 0.35, 0.50, 0.30), (0.15, 0.30, 0.45, 0.25), (0.25, 0.40, 0.40, 0.35)]
+CENTER = (0.2, 0.35, 0.45, 0.3)
 # Every decision is randomised (a quarter holdout, the rest explore), and an outcome is
 # final one hour after its decision.
 POLICY: dict[str, Any] = {
@@ -126,29 +130,32 @@ def signed_bundle(root: Path, version: str = "v1", **policy: Any) -> tuple[Path,
 
 def randomised_journal(
     state_dir: Path, bundle: Path, trust: Any, conversion: dict[str, float], users: int = 160,
-    seed: int = 0,
+    seed: int = 0, start: float = T0,
 ) -> None:  # fmt: skip
     """A node's state written by its own Runtime serving ``bundle``: each user views, gets a
     randomised decision and buys within the lookback with probability ``conversion[arm]``
-    (arm: the offer shown, or "none"); every fifth user gave no training consent. A late
-    event ends the run two hours on, so every outcome is final."""
+    (arm: the offer shown, or "none"); every fifth user gave no training consent. Users
+    ``r0``, ``r1``, ... come a minute apart from ``start``; a late event ends the run two
+    hours on, so every outcome is final."""
     from edgemark.edge import DecisionRequest, Runtime
     from edgemark.events import Event
 
+    # A fixed pseudonym key (else a random one per state dir), so that the users' layers,
+    # and so every node's exact rates, are the same in every test run.
     runtime = Runtime(state_dir, state_dir.name, trust=trust, maintenance_interval_s=None,
-                      event_retention_days=30)  # fmt: skip
+                      event_retention_days=30, key=bytes([seed + 1]) * 32)  # fmt: skip
     runtime.load(bundle)
     rng = random.Random(seed)
     for u in range(users):
-        ts, user = T0 + u * 60.0, f"c{u}"
+        ts, user = start + u * 60.0, f"r{u}"
         consent = {"consent_personalization": True, "consent_measurement": True,
                    "consent_training": u % 5 != 0}  # fmt: skip
-        runtime.observe(Event(f"v{u}", ts, user, "view", "store", **consent))
+        runtime.observe(Event(f"rv{u}", ts, user, "view", "store", **consent))
         decision = runtime.decide(DecisionRequest(user, ts + 1.0))
         if rng.random() < conversion[decision.offer or "none"]:
-            runtime.observe(Event(f"p{u}", ts + 30.0, user, "purchase", "store", amount=20.0,
+            runtime.observe(Event(f"rp{u}", ts + 30.0, user, "purchase", "store", amount=20.0,
                                   **consent))  # fmt: skip
-    end = T0 + users * 60.0 + 2 * 3600.0
+    end = start + users * 60.0 + 2 * 3600.0
     runtime.observe(Event("late", end, "late", "view", "store", consent_measurement=True))
     runtime.close()
 

@@ -1,7 +1,9 @@
 """Deployment mode: a real Flower SuperLink and three SuperNodes on 127.0.0.1 run DP-FedAvg
 rounds with the hub's ServerApp and the edge's ClientApp: each node trains on its own
 journal, every round lands in a live hub's privacy ledger, charged to all three nodes.
-Success is the run's status on the SuperLink (``flwr run`` exits 0 on failure too)."""
+Then a second run on the same SuperLink releases the offer priors from the nodes'
+randomised decisions, as one more ledger round. Success is each run's status on the
+SuperLink (``flwr run`` exits 0 on failure too)."""
 
 from __future__ import annotations
 
@@ -17,16 +19,29 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import pytest
 
 from edgemark.federated import (
     EDGE_CLIENT_APP,
     HUB_SERVER_APP,
+    calibrate_noise,
     epsilon_spent,
+    offer_rates_run_config,
     write_flower_app,
     write_flower_connection,
 )
-from tests.federated.flower_support import node_journal
+from tests.federated.flower_support import (
+    ARMS,
+    CENTER,
+    DAY,
+    T0,
+    TRUE_RATES,
+    exact_rates,
+    node_journal,
+    randomised_journal,
+    signed_bundle,
+)
 
 pytest.importorskip("flwr")
 pytest.importorskip("fastapi")
@@ -110,11 +125,15 @@ def fleet(
                 "--port", str(port), "--disable-runtime-dependency-installation",
                 env={**env, "EDGEMARK_HUB_TOKEN": hub[2]})  # fmt: skip
     wait_listening(port)
+    bundle, trust = signed_bundle(tmp_path)
     for k, name in enumerate(NAMES):
         state = tmp_path / name
         # Two days of history, so each node holds labelled rows; store-2's users never
-        # gave training consent, so it takes part with its share of the noise only.
+        # gave training consent, so it takes part with its share of the noise only. Then
+        # a bundle's randomised decisions with outcomes, for the offer-rates release.
         node_journal(state, range(2), training=k < 2)
+        rates = dict(zip(ARMS, TRUE_RATES[k], strict=True))
+        randomised_journal(state, bundle, trust, rates, users=400, seed=k, start=T0 + 2 * DAY)
         config = f"state-dir='{state}' node-name='{name}'"
         procs.start(f"supernode-{k}", "flower-supernode", "--insecure", "--superlink", address,
                     "--node-config", config, "--host", "127.0.0.1",
@@ -125,18 +144,30 @@ def fleet(
         procs.stop()
 
 
-def run_status(flwr: str, env: dict[str, str]) -> dict[str, str]:
+def run_status(
+    flwr: str, env: dict[str, str], before: frozenset[str] = frozenset()
+) -> dict[str, str]:
+    """The status of the run started after the runs ``before``, once it finished."""
     deadline = time.monotonic() + 180
     run: dict[str, str] = {}
     while time.monotonic() < deadline:
         listing = subprocess.run([flwr, "ls", "edge", "--format", "json"], env=env,
                                  capture_output=True, text=True, timeout=60)  # fmt: skip
-        runs = json.loads(listing.stdout)["runs"]
+        runs = [r for r in json.loads(listing.stdout)["runs"] if str(r["run-id"]) not in before]
         run = runs[0] if runs else {}
         if run.get("status", "").startswith("finished"):
             break
         time.sleep(1)
     return run
+
+
+def flwr_run(flwr: str, app: Path, env: dict[str, str], before: frozenset[str]) -> dict[str, str]:
+    run = subprocess.run([flwr, "run", str(app), "edge", "--stream"], env=env, cwd=app,
+                         capture_output=True, text=True, timeout=240)  # fmt: skip
+    assert "Successfully started run" in run.stdout, run.stdout + run.stderr
+    status = run_status(flwr, env, before)
+    assert status.get("status") == "finished:completed", status
+    return status
 
 
 def test_superlink_and_three_supernodes_record_dp_rounds_in_the_hubs_ledger(
@@ -153,11 +184,7 @@ def test_superlink_and_three_supernodes_record_dp_rounds_in_the_hubs_ledger(
                      serverapp=HUB_SERVER_APP, clientapp=EDGE_CLIENT_APP)  # fmt: skip
     flwr = shutil.which("flwr", path=procs.env["PATH"])
     assert flwr is not None
-    run = subprocess.run([flwr, "run", str(app), "edge", "--stream"], env=procs.env,
-                         cwd=app, capture_output=True, text=True, timeout=240)  # fmt: skip
-    assert "Successfully started run" in run.stdout, run.stdout + run.stderr
-    status = run_status(flwr, procs.env)
-    assert status.get("status") == "finished:completed", status
+    status = flwr_run(flwr, app, procs.env, frozenset())
 
     result = json.loads(out.read_text())
     assert result["run_id"] == f"flower-{status['run-id']}" and result["error"] is None
@@ -175,3 +202,31 @@ def test_superlink_and_three_supernodes_record_dp_rounds_in_the_hubs_ledger(
     assert ledger["rounds"][-1]["epsilon_cumulative"] == pytest.approx(spent, rel=1e-12)
     charged = {n["node_id"]: n["epsilon_federated"] for n in ledger["nodes"]}
     assert charged == {ids[name]: pytest.approx(spent, rel=1e-12) for name in NAMES}
+
+    # A second run on the same SuperLink: one offer-rates release from the nodes' journals.
+    # A large budget keeps the noise small, so that the released rates are checked tightly.
+    release_out = tmp_path / "release.json"
+    config = offer_rates_run_config(ARMS, epsilon=50.0, center=CENTER, clip_norm=0.3,
+                                    experiment="exp-fl", min_nodes=3)  # fmt: skip
+    write_flower_app(tmp_path / "release", {**config, "hub-url": server.url,
+                                            "out": str(release_out)},
+                     serverapp=HUB_SERVER_APP, clientapp=EDGE_CLIENT_APP)  # fmt: skip
+    second = flwr_run(flwr, tmp_path / "release", procs.env, frozenset({str(status["run-id"])}))
+
+    release = json.loads(release_out.read_text())
+    assert release["run_id"] == f"flower-{second['run-id']}" and release["error"] is None
+    (row,) = release["history"]
+    assert row["clients"] == 3 and row["nodes"] == NAMES and row["auc"] is None
+    priors = release["offer_priors"]
+    z = calibrate_noise(50.0, 1, 1.0)
+    assert priors["noise_std"] == pytest.approx(z * 0.3 / 3, rel=1e-12)
+    exact = [exact_rates(tmp_path / name, ARMS) for name in NAMES]
+    assert all(np.linalg.norm(r - np.array(CENTER)) < 0.3 for r in exact)  # none clipped
+    truth = np.mean(exact, axis=0)
+    released = np.array([priors["rates"][a] for a in ARMS])
+    assert np.abs(released - truth).max() < 4 * priors["noise_std"]
+    ledger = httpx.get(f"{server.url}/v1/privacy/ledger", headers=ADMIN).json()
+    assert [r["run_id"] for r in ledger["rounds"]][-1] == release["run_id"]
+    both = spent + epsilon_spent(1, z, 1.0)
+    charged = {n["node_id"]: n["epsilon_federated"] for n in ledger["nodes"]}
+    assert charged == {ids[name]: pytest.approx(both, rel=1e-12) for name in NAMES}

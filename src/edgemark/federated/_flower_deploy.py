@@ -22,6 +22,7 @@ from edgemark.federated._runconfig import (
     integer,
     number,
     offer_rates_settings,
+    reply_timeout,
     run_kind,
 )
 
@@ -32,11 +33,11 @@ def deployment_plan(context: Context) -> DeploymentPlan:
     """The plan of a deployment run from its run config: ``kind`` (``model``, the default,
     or ``offer-rates``) and that kind's settings (model: ``rounds``, ``epsilon``,
     ``noise-multiplier``, ``clip-norm``, ``sample-rate``, ``min-nodes``, ``n-features``,
-    ``test-path``; offer-rates: see ``offer_rates_settings``); ConfigError for a value that
-    does not fit, before anything is sent."""
+    ``test-path``; offer-rates: see ``offer_rates_settings``; both: ``reply-timeout``);
+    ConfigError for a value that does not fit, before anything is sent."""
     cfg = context.run_config
     if run_kind(cfg) == OFFER_RATES:
-        return OfferRatesPlan(offer_rates_settings(cfg))
+        return OfferRatesPlan(offer_rates_settings(cfg), reply_timeout_s=reply_timeout(cfg))
     dp = DPFedAvgConfig(
         clip_norm=number(cfg, "clip-norm", 0.5),
         noise_multiplier=number(cfg, "noise-multiplier", 1.0),
@@ -48,6 +49,7 @@ def deployment_plan(context: Context) -> DeploymentPlan:
         rounds=integer(cfg, "rounds", 3),
         n_features=integer(cfg, "n-features", DEFAULT_N_FEATURES),
         min_nodes=integer(cfg, "min-nodes", 1),
+        reply_timeout_s=reply_timeout(cfg),
         ask_names=True,
     )
     if "test-path" in cfg:

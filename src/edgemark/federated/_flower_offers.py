@@ -36,6 +36,7 @@ class OfferRatesPlan:
     settings: OfferRatesSettings
     shards_dir: str = ""
     wait_s: float = 60.0
+    reply_timeout_s: float | None = None  # None: wait for every reply
     node_names: dict[int, str] = field(default_factory=dict)
     noise_std: float = 0.0
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -131,7 +132,7 @@ def run_offer_rates(grid: Grid, plan: OfferRatesPlan, hook: RoundHook | None = N
         )
         for node in nodes
     ]
-    answers = _answers(grid.send_and_receive(messages), plan)
+    answers = _answers(grid.send_and_receive(messages, timeout=plan.reply_timeout_s), plan)
     if not answers:
         raise ConfigError(
             f"none of the {len(nodes)} nodes answered the offer-rates task with valid rates "

@@ -56,6 +56,7 @@ class TrainingPlan:
     x_test: FloatArray | None = None
     y_test: FloatArray | None = None
     wait_s: float = 60.0
+    reply_timeout_s: float | None = None  # None: wait for every reply (the simulation)
     ask_names: bool = False
     node_names: dict[int, str] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -155,7 +156,7 @@ def _exchange(
         for node in sampled
     ]
     out: list[list[FloatArray]] = []
-    for reply in grid.send_and_receive(messages):
+    for reply in grid.send_and_receive(messages, timeout=plan.reply_timeout_s):
         if reply.has_error():
             continue  # a node that failed counts as absent; the server tops up the noise
         arrays = reply.content.array_records["updates"].to_numpy_ndarrays()

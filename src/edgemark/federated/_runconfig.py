@@ -35,6 +35,16 @@ def number(cfg: Mapping[str, Any], key: str, default: float) -> float:
     return float(value)
 
 
+def reply_timeout(cfg: Mapping[str, Any]) -> float:
+    """``reply-timeout``: seconds the server waits for the nodes' replies to one message
+    (default 600); a node that has not answered by then counts as absent for that round
+    (its share of the noise is topped up), so one silent store cannot stall the run."""
+    value = number(cfg, "reply-timeout", 600.0)
+    if not value > 0:
+        raise ConfigError(f"run config reply-timeout must be > 0 seconds, got {value!r}")
+    return value
+
+
 def integer(cfg: Mapping[str, Any], key: str, default: int, minimum: int = 1) -> int:
     """``cfg[key]`` (default ``default``) as an integer >= ``minimum``; ConfigError otherwise."""
     value = cfg.get(key, default)

@@ -139,6 +139,8 @@ def test_the_edge_api_answers_with_request_ids_and_serves_spans(
         assert r.status_code == 503 and r.headers["x-request-id"] == "pos-7"  # no bundle yet
         odd = httpx.get(f"{api.url}/no/such/path", headers={"X-Request-ID": "a b\tc"})
         assert odd.status_code == 404 and len(odd.headers["x-request-id"]) == 16  # replaced
+        plain = httpx.get(f"{api.url}/healthz")  # no id sent: none echoed (one header less)
+        assert plain.status_code == 200 and "x-request-id" not in plain.headers
     finally:
         api.stop()
         runtime.close()

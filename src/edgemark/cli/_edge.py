@@ -20,6 +20,14 @@ if TYPE_CHECKING:
 
 
 SWITCH_INTERVAL_S = 0.0005
+Timezone = Annotated[
+    str | None,
+    typer.Option(
+        "--timezone",
+        help="The store's IANA time zone for hour_of_day/day_of_week (e.g. Europe/Berlin; "
+        "default UTC); bundles must be built for the same spec.",
+    ),
+]
 
 
 def _node_process_settings() -> None:
@@ -73,14 +81,7 @@ def register(app: typer.Typer) -> None:
         poll_seconds: Annotated[
             float, typer.Option("--poll-seconds", help="Seconds between syncs with the hub.")
         ] = 5.0,
-        timezone: Annotated[
-            str | None,
-            typer.Option(
-                "--timezone",
-                help="The store's IANA time zone for hour_of_day/day_of_week (e.g. "
-                "Europe/Berlin; default UTC); bundles must be built for the same spec.",
-            ),
-        ] = None,
+        timezone: Timezone = None,
     ) -> None:
         """Decide locally, sync bundles and reports with the hub, until SIGTERM/SIGINT."""
         _node_process_settings()
@@ -153,14 +154,7 @@ def register(app: typer.Typer) -> None:
         privacy_period_days: Annotated[
             int, typer.Option("--privacy-period-days", help="Length of a budget period in days.")
         ] = 30,
-        timezone: Annotated[
-            str | None,
-            typer.Option(
-                "--timezone",
-                help="The store's IANA time zone for hour_of_day/day_of_week (e.g. "
-                "Europe/Berlin; default UTC); bundles must be built for the same spec.",
-            ),
-        ] = None,
+        timezone: Timezone = None,
     ) -> None:
         """Serve decisions, events, metrics and erasure on a local HTTP API, without a hub."""
         _node_process_settings()

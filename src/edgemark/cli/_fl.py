@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edgemark.cli._output import console, handled_errors, print_json
+from edgemark.cli._output import DEFAULT_HUB, HubUrl, console, handled_errors, print_json
 
 
 def _print_rounds(result: Any) -> None:
@@ -192,14 +192,7 @@ def _deployment_commands(fl: typer.Typer) -> None:
         result: Annotated[
             Path, typer.Argument(help="Result file of a deployment run (its run config's out).")
         ],
-        hub: Annotated[
-            str,
-            typer.Option(
-                "--hub",
-                envvar="EDGEMARK_HUB_URL",
-                help="Base URL of the hub (env EDGEMARK_HUB_URL).",
-            ),
-        ] = "http://127.0.0.1:8000",
+        hub: HubUrl = DEFAULT_HUB,
         as_json: Annotated[bool, typer.Option("--json", help="Print the counts as JSON.")] = False,
     ) -> None:
         """Post a deployment run's rounds into the hub's privacy ledger (idempotent)."""

@@ -13,21 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.table import Table
 
-from edgemark.cli._output import console, handled_errors, print_json
+from edgemark.cli._output import DEFAULT_HUB, HubUrl, console, handled_errors, print_json
 
 if TYPE_CHECKING:
     from edgemark.hub import AdminClient
 
-HubUrl = Annotated[
-    str,
-    typer.Option(
-        "--hub", envvar="EDGEMARK_HUB_URL", help="Base URL of the hub (env EDGEMARK_HUB_URL)."
-    ),
-]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 Reason = Annotated[str, typer.Option("--reason", help="Why (recorded in the audit log).")]
 RolloutId = Annotated[str, typer.Argument(help="Rollout id (see `edgemark rollout status`).")]
-DEFAULT_HUB = "http://127.0.0.1:8000"
 
 
 def admin_client(hub: str) -> AdminClient:

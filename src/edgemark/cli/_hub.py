@@ -13,16 +13,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from edgemark.cli._fleet import (
-    DEFAULT_HUB,
-    AsJson,
-    HubUrl,
-    admin_client,
-    nodes_app,
-    rollout_app,
-    when,
-)
-from edgemark.cli._output import console, handled_errors, print_json
+from edgemark.cli._fleet import AsJson, admin_client, nodes_app, rollout_app, when
+from edgemark.cli._output import DEFAULT_HUB, HubUrl, console, handled_errors, print_json
 
 DbUrl = Annotated[str | None, typer.Option("--db", help="Database URL (env EDGEMARK_HUB_DB).")]
 

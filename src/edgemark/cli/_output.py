@@ -1,11 +1,12 @@
-"""Shared CLI plumbing: turning edgemark errors into messages and exit codes, JSON output."""
+"""Shared CLI plumbing: turning edgemark errors into messages and exit codes, JSON output,
+and the options several verbs share (the hub's URL)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,6 +16,13 @@ from edgemark.errors import EdgemarkError
 
 console = Console()
 err_console = Console(stderr=True)
+HubUrl = Annotated[
+    str,
+    typer.Option(
+        "--hub", envvar="EDGEMARK_HUB_URL", help="Base URL of the hub (env EDGEMARK_HUB_URL)."
+    ),
+]
+DEFAULT_HUB = "http://127.0.0.1:8000"
 
 
 @contextmanager

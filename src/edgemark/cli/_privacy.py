@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from edgemark.cli._output import console, handled_errors, print_json
+from edgemark.cli._output import DEFAULT_HUB, HubUrl, console, handled_errors, print_json
 
 
 def _erase_edges(user: str, state_dirs: list[Path]) -> dict[str, int]:
@@ -134,14 +134,7 @@ def register(app: typer.Typer) -> None:
 
     @privacy.command("ledger")
     def ledger(
-        hub: Annotated[
-            str,
-            typer.Option(
-                "--hub",
-                envvar="EDGEMARK_HUB_URL",
-                help="Base URL of the hub (env EDGEMARK_HUB_URL).",
-            ),
-        ] = "http://127.0.0.1:8000",
+        hub: HubUrl = DEFAULT_HUB,
         as_json: Annotated[bool, typer.Option("--json", help="Print the ledger as JSON.")] = False,
     ) -> None:
         """Epsilon spent per node and fleet-wide, from DP reports and federated rounds."""

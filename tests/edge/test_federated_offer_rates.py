@@ -121,7 +121,9 @@ def test_the_answer_is_k_rates_clipped_to_the_task_norm_plus_the_node_share_of_n
     assert clipped / 0.5 == pytest.approx(np.array(exact) / np.linalg.norm(exact))
     assert np.linalg.norm(noisy - clipped) > 0.3  # N(0, 1) on 4 values: P(< 0.3) ~ 1e-4
     # With a public centre in params, the node sends its difference from it.
-    centred = learner.offer_rates_for({**task(clip_norm=0.2), "params": [0.3, 0.5, 0.9, 0.5]})
+    centred = learner.offer_rates_for({**task(clip_norm=0.2), "params": [0.3, 0.5, 0.9, 0.2]})
+    # freeship, never shown here, sends the centre itself: a zero difference that does
+    # not pull the fleet's rate (without a centre it sent 0.5, above).
     assert centred == pytest.approx([1 / 3 - 0.3, 0.0, 0.1, 0.0])
 
 

@@ -113,7 +113,7 @@ class OfferPriorsRound:
             "clients": len(self.answered), "skipped": self.skipped,
             "center": dict(zip(self.arms, self.center, strict=True)),
         }  # fmt: skip
-        exact = exact_node_rates(decisions, self.arms, self.cutoffs, self.answered)
+        exact = exact_node_rates(decisions, self.arms, self.cutoffs, self.answered, self.center)
         out["exact_rates"] = (
             {a: float(r) for a, r in zip(self.arms, np.mean(exact, axis=0), strict=True)}
             if exact else {}
@@ -160,6 +160,7 @@ def exact_node_rates(
     arms: Sequence[str],
     cutoffs: Mapping[str, float],
     nodes: Sequence[str],
+    center: Sequence[float] | None = None,
 ) -> list[np.ndarray]:
     """Each of ``nodes``' exact per-arm rates, counted as the node counts it: holdout
     (arm "none") and explore decisions that showed the drawn offer, of users with
@@ -177,7 +178,7 @@ def exact_node_rates(
             if arm is not None:
                 exposures[arm] = exposures.get(arm, 0) + 1
                 conversions[arm] = conversions.get(arm, 0) + int(d["bought"])
-        per_node.append(node_rates(exposures, conversions, arms))
+        per_node.append(node_rates(exposures, conversions, arms, unseen=center))
     return per_node
 
 

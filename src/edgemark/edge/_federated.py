@@ -114,7 +114,8 @@ class FederatedLearner:
     def offer_rates_for(self, task: dict[str, Any]) -> list[float]:
         """This node's answer to an ``offer_rates`` task: its conversion rate per arm of
         ``settings.offers`` from randomised traffic of training-consented users
-        (``randomised_outcomes``; 0.5 for an arm it has no exposure of) minus the task's
+        (``randomised_outcomes``; for an arm it has no exposure of, the centre when there is
+        one, else 0.5) minus the task's
         ``params`` (a public centre, one per arm), clipped to the task's L2 norm, plus its
         share ``noise_std`` of the Gaussian noise: K floats."""
         s = task["settings"]
@@ -123,8 +124,8 @@ class FederatedLearner:
         exposures, conversions = randomised_outcomes(
             self._db_path, offers, self.training_users(), s.get("experiment")
         )
-        rates = node_rates(exposures, conversions, offers)
         center = np.asarray(task["params"], dtype=np.float64)  # public: the task's centre
+        rates = node_rates(exposures, conversions, offers, unseen=_unseen(center))
         sent = noised_rates(rates, float(s["clip_norm"]), float(s["noise_std"]), center)
         return [float(v) for v in sent]
 
@@ -281,3 +282,10 @@ def _lookback_s(db: sqlite3.Connection, experiment: str, offers: list[str]) -> f
 
 # What a node computes for each kind of federated task (settings "kind"; absent: "model").
 _ANSWERS = {"model": FederatedLearner.update_for, "offer_rates": FederatedLearner.offer_rates_for}
+
+
+def _unseen(center: np.ndarray) -> np.ndarray | None:
+    """What a node reports for an arm it never exposed: the release's centre (a zero
+    difference: it does not pull the fleet's rate), or 0.5 when the task has no centre
+    (all zeros), where a 0 would pull the fleet's rate down."""
+    return center if np.any(center) else None

@@ -74,7 +74,8 @@ def shard_rates(message: Message, context: Context, task: dict[str, Any]) -> lis
         raise ConfigError(f"{path}: arms, exposures and conversions must be one per arm")
     s = task["settings"]
     rates = node_rates(dict(zip(arms, exposures.tolist(), strict=True)),
-                       dict(zip(arms, conversions.tolist(), strict=True)), s["offers"])  # fmt: skip
+                       dict(zip(arms, conversions.tolist(), strict=True)), s["offers"],
+                       unseen=task["params"] if np.any(task["params"]) else None)  # fmt: skip
     sent = noised_rates(rates, float(s["clip_norm"]), float(s["noise_std"]), task["params"])
     return [float(v) for v in sent]
 

@@ -101,13 +101,24 @@ def _update(prior_variance: float, mean: float, variance: float) -> tuple[float,
 
 
 def node_rates(
-    exposures: Mapping[str, float], conversions: Mapping[str, float], offers: Sequence[str]
+    exposures: Mapping[str, float],
+    conversions: Mapping[str, float],
+    offers: Sequence[str],
+    unseen: npt.ArrayLike | None = None,
 ) -> FloatArray:
-    """A node's conversion rate per offer (0.5 where it has no exposure), in ``offers`` order."""
+    """A node's conversion rate per offer, in ``offers`` order; where it has no exposure,
+    ``unseen`` (one per offer; pass the release's centre, so the node's difference is 0
+    and it does not pull the fleet's rate), else 0.5.
+
+    >>> node_rates({"a": 10}, {"a": 3}, ["a", "b"], unseen=[0.2, 0.1]).tolist()
+    [0.3, 0.1]
+    """
+    default = np.full(len(offers), 0.5) if unseen is None else np.asarray(unseen, dtype=float)
     out = []
-    for offer in offers:
+    for k, offer in enumerate(offers):
         n = float(exposures.get(offer, 0.0))
-        out.append(min(max(float(conversions.get(offer, 0.0)) / n, 0.0), 1.0) if n > 0 else 0.5)
+        rate = float(conversions.get(offer, 0.0)) / n if n > 0 else float(default[k])
+        out.append(min(max(rate, 0.0), 1.0))
     return np.asarray(out, dtype=np.float64)
 
 

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from edgemark.cli._features import _load_spec
 from edgemark.cli._output import console, handled_errors
 
 if TYPE_CHECKING:
     from edgemark.edge import EdgeAPI
-    from edgemark.features import FeatureSpec
 
 
 SWITCH_INTERVAL_S = 0.0005
@@ -41,15 +41,6 @@ def _node_process_settings() -> None:
     for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(name, "1")
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-
-
-def _node_spec(timezone: str | None) -> FeatureSpec:
-    """The node's feature spec: the built-in library, in the store's time zone if given."""
-    from dataclasses import replace
-
-    from edgemark.features import DEFAULT_SPEC
-
-    return DEFAULT_SPEC if timezone is None else replace(DEFAULT_SPEC, timezone=timezone)
 
 
 def register(app: typer.Typer) -> None:
@@ -111,7 +102,7 @@ def register(app: typer.Typer) -> None:
                 listen_port=listen_port,
                 poll_seconds=poll_seconds,
                 on_ready=_ready,
-                spec=_node_spec(timezone),
+                spec=_load_spec(None, timezone),
             )
             console.print(f"edge node {node_id} stopped; state flushed.")
 
@@ -187,7 +178,7 @@ def register(app: typer.Typer) -> None:
                 durability=durability,
                 privacy_budget=budget,
                 on_ready=_ready,
-                spec=_node_spec(timezone),
+                spec=_load_spec(None, timezone),
             )
             console.print(f"edge node {node_id} stopped; state flushed.")
 

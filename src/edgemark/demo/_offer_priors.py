@@ -178,7 +178,7 @@ def exact_node_rates(
             if arm is not None:
                 exposures[arm] = exposures.get(arm, 0) + 1
                 conversions[arm] = conversions.get(arm, 0) + int(d["bought"])
-        per_node.append(node_rates(exposures, conversions, arms, unseen=center))
+        per_node.append(node_rates(exposures, conversions, arms, center=center))
     return per_node
 
 

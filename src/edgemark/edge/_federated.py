@@ -125,7 +125,7 @@ class FederatedLearner:
             self._db_path, offers, self.training_users(), s.get("experiment")
         )
         center = np.asarray(task["params"], dtype=np.float64)  # public: the task's centre
-        rates = node_rates(exposures, conversions, offers, unseen=_unseen(center))
+        rates = node_rates(exposures, conversions, offers, center=center)
         sent = noised_rates(rates, float(s["clip_norm"]), float(s["noise_std"]), center)
         return [float(v) for v in sent]
 
@@ -282,10 +282,3 @@ def _lookback_s(db: sqlite3.Connection, experiment: str, offers: list[str]) -> f
 
 # What a node computes for each kind of federated task (settings "kind"; absent: "model").
 _ANSWERS = {"model": FederatedLearner.update_for, "offer_rates": FederatedLearner.offer_rates_for}
-
-
-def _unseen(center: np.ndarray) -> np.ndarray | None:
-    """What a node reports for an arm it never exposed: the release's centre (a zero
-    difference: it does not pull the fleet's rate), or 0.5 when the task has no centre
-    (all zeros), where a 0 would pull the fleet's rate down."""
-    return center if np.any(center) else None

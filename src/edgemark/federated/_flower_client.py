@@ -75,7 +75,7 @@ def shard_rates(message: Message, context: Context, task: dict[str, Any]) -> lis
     s = task["settings"]
     rates = node_rates(dict(zip(arms, exposures.tolist(), strict=True)),
                        dict(zip(arms, conversions.tolist(), strict=True)), s["offers"],
-                       unseen=task["params"] if np.any(task["params"]) else None)  # fmt: skip
+                       center=task["params"])  # fmt: skip
     sent = noised_rates(rates, float(s["clip_norm"]), float(s["noise_std"]), task["params"])
     return [float(v) for v in sent]
 

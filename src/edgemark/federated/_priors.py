@@ -104,16 +104,19 @@ def node_rates(
     exposures: Mapping[str, float],
     conversions: Mapping[str, float],
     offers: Sequence[str],
-    unseen: npt.ArrayLike | None = None,
+    center: npt.ArrayLike | None = None,
 ) -> FloatArray:
-    """A node's conversion rate per offer, in ``offers`` order; where it has no exposure,
-    ``unseen`` (one per offer; pass the release's centre, so the node's difference is 0
-    and it does not pull the fleet's rate), else 0.5.
+    """A node's conversion rate per offer, in ``offers`` order. Where it has no exposure it
+    reports the release's ``center`` (one per offer: a zero difference, which does not pull
+    the fleet's rate), or 0.5 without a centre (None or all zeros, where a 0 would).
 
-    >>> node_rates({"a": 10}, {"a": 3}, ["a", "b"], unseen=[0.2, 0.1]).tolist()
+    >>> node_rates({"a": 10}, {"a": 3}, ["a", "b"], center=[0.2, 0.1]).tolist()
     [0.3, 0.1]
+    >>> node_rates({"a": 10}, {"a": 3}, ["a", "b"], center=[0.0, 0.0]).tolist()
+    [0.3, 0.5]
     """
-    default = np.full(len(offers), 0.5) if unseen is None else np.asarray(unseen, dtype=float)
+    given = None if center is None else np.asarray(center, dtype=np.float64)
+    default = given if given is not None and np.any(given) else np.full(len(offers), 0.5)
     out = []
     for k, offer in enumerate(offers):
         n = float(exposures.get(offer, 0.0))
